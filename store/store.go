@@ -93,6 +93,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		Logger:                 logger.Discard,
 		TranslateError:         true,
 		SkipDefaultTransaction: true,
+		PrepareStmt:            true,
 		NowFunc:                func() time.Time { return time.Now().UTC() },
 	})
 	if err != nil {
@@ -120,7 +121,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 // concurrent server needs: WAL, a busy timeout, foreign keys, and BEGIN
 // IMMEDIATE so write transactions never fail on a lock upgrade.
 func sqliteDSN(path string) (string, error) {
-	if strings.ContainsAny(path, "?#") || strings.HasPrefix(path, "file:") {
+	// A plain path (not a file: URI) so that characters such as '#' stay
+	// part of the name; mattn/go-sqlite3 strips its own options after '?'.
+	if strings.Contains(path, "?") || strings.HasPrefix(path, "file:") {
 		return "", errors.New("store: sqlite dsn is a file path, without URI options")
 	}
 	if dir := filepath.Dir(path); dir != "" {
@@ -134,7 +137,7 @@ func sqliteDSN(path string) (string, error) {
 	q.Set("_foreign_keys", "1")
 	q.Set("_synchronous", "NORMAL")
 	q.Set("_txlock", "immediate")
-	return "file:" + path + "?" + q.Encode(), nil
+	return path + "?" + q.Encode(), nil
 }
 
 // Driver names the database in use.
