@@ -1,0 +1,62 @@
+// Package sam is the Signature Activation Module: the only code that may
+// activate a signer's key. It verifies signer factors, issues Signature
+// Activation Data (SAD), consumes SAD exactly as far as it was authorised,
+// drives the HSM to sign, verifies every signature and keeps the audit log.
+//
+// # Security properties
+//
+//   - A signature exists only after [SAM.SignHash] has verified and consumed a
+//     SAD. Consumption yields an unexported one-shot grant; the grant is the
+//     only path to a signer key in this package, and it signs once.
+//   - A SAD is 256 random bits, returned once and stored only as its SHA-256.
+//     Its record is bound by an HSM MAC to the credential, signer, client,
+//     SCAL, hash algorithm, the exact multiset of authorised hashes (SCAL2) or
+//     a count only (SCAL1), the number of signatures, the remaining count, the
+//     consumption state, its version and its expiry. An edited record is
+//     refused. Each authorised hash occurrence can be consumed once.
+//   - Consumption is one conditional UPDATE (compare-and-swap on the
+//     record's version that also re-checks expiry, revocation and the
+//     credential's status), so concurrent or replayed requests on any number of
+//     nodes can never sign more than was authorised. It happens before the key
+//     is used: a crash loses a signature, never duplicates one.
+//   - Expired, exhausted, revoked, unknown, tampered and mismatched SADs are
+//     refused with distinct errors ([ErrSADExpired], [ErrSADExhausted],
+//     [ErrSADRevoked], [ErrSADInvalid], [ErrHashNotAuthorized]). An expired SAD
+//     cannot be extended and extension never raises the count.
+//   - Signer private keys are stored only wrapped by the HSM master key; a
+//     blob is bound to its credential and signer by an HSM MAC that is checked
+//     before the blob is unwrapped, so moving a blob to another credential
+//     fails. Every signature is verified with the standard library before it
+//     is returned.
+//   - PINs are stored as argon2id over an HSM HMAC of the PIN, so a stolen
+//     database alone cannot be brute-forced. TOTP seeds are stored wrapped and
+//     the TOTP HMAC is computed inside the HSM; each time step is accepted
+//     once. Out-of-band codes are stored as HSM MACs, bound to the request
+//     they authorise, expire, and succeed once. Secrets are compared in
+//     constant time.
+//   - Attempts are counted before a factor is checked and released only on
+//     success; after Config.MaxFailures consecutive failures the factor is
+//     locked until an operator unlocks it, and a locked credential PIN revokes
+//     the credential's outstanding SADs. Failures do not say which factor was
+//     wrong.
+//   - The audit log is append-only and chained: each entry's chain value is
+//     an HSM HMAC over the previous chain value and the entry, so a database
+//     administrator can neither edit an entry nor recompute the chain after
+//     removing one. [SAM.VerifyAudit] names the first entry that was modified,
+//     reordered or deleted. A sign.begin entry is written in the same
+//     transaction as the SAD consumption, before the key is used; a sign.end
+//     entry with one result per hash follows. Entries never contain a PIN,
+//     OTP, SAD, seed or token. Truncation of the newest entries together with
+//     the head row is not detectable from the database alone; it needs the
+//     head anchored outside it.
+//
+// # Concurrency
+//
+// A SAM is safe for concurrent use by any number of goroutines and any number
+// of server nodes sharing one database: it keeps no security state in memory.
+// The only in-process state is a cache of key-blob MAC inputs already
+// verified, keyed by a digest of the whole input, so a changed blob, owner or
+// public key is verified again. Check-and-update steps are single statements
+// in package store; a request that loses a compare-and-swap to a concurrent
+// request re-reads the SAD and re-checks everything.
+package sam

@@ -1,0 +1,68 @@
+package sam
+
+import "errors"
+
+// Error is a refusal with a CSC/OAuth error code and a description that is
+// safe to show to the client. The cause, if any, is for logs only.
+type Error struct {
+	Code        string
+	Description string
+	cause       error
+}
+
+func (e *Error) Error() string {
+	if e.cause != nil {
+		return e.Code + ": " + e.Description + ": " + e.cause.Error()
+	}
+	return e.Code + ": " + e.Description
+}
+
+// Unwrap returns the internal cause.
+func (e *Error) Unwrap() error { return e.cause }
+
+// Is matches another *Error with the same code and description, so that
+// errors.Is(err, ErrSADExpired) works on errors carrying a cause.
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	return ok && t.Code == e.Code && t.Description == e.Description
+}
+
+// with returns a copy of e carrying cause.
+func (e *Error) with(cause error) *Error {
+	return &Error{Code: e.Code, Description: e.Description, cause: cause}
+}
+
+// Refusals. The descriptions follow the CSC API tables where one exists.
+var (
+	ErrSADInvalid         = &Error{Code: "invalid_request", Description: "Invalid parameter SAD"}
+	ErrSADExpired         = &Error{Code: "invalid_request", Description: "SAD expired"}
+	ErrSADExhausted       = &Error{Code: "invalid_request", Description: "SAD has no signatures left"}
+	ErrSADRevoked         = &Error{Code: "invalid_request", Description: "SAD has been revoked"}
+	ErrSADCountExceeded   = &Error{Code: "invalid_request", Description: "More hashes than the SAD still authorizes"}
+	ErrHashNotAuthorized  = &Error{Code: "invalid_request", Description: "Hash is not authorized by the SAD."}
+	ErrCredentialInvalid  = &Error{Code: "invalid_request", Description: "Invalid parameter credentialID"}
+	ErrCredentialDisabled = &Error{Code: "invalid_request", Description: "Credential is not active"}
+	ErrCredentialLocked   = &Error{Code: "invalid_request", Description: "Credential locked"}
+	ErrAuthentication     = &Error{Code: "invalid_authentication_data", Description: "The authentication data is invalid"}
+	ErrInvalidPINFormat   = &Error{Code: "invalid_request", Description: "Invalid parameter PIN"}
+	ErrNumSignatures      = &Error{Code: "invalid_request", Description: "Invalid parameter numSignatures"}
+	ErrTooManySignatures  = &Error{Code: "invalid_request", Description: "Numbers of signatures is too high"}
+	ErrHashesMissing      = &Error{Code: "invalid_request", Description: "Missing (or invalid type) array parameter hashes"}
+	ErrHashAlgorithm      = &Error{Code: "invalid_request", Description: "Invalid parameter hashAlgorithmOID"}
+	ErrDigestLength       = &Error{Code: "invalid_request", Description: "Invalid digest value length"}
+	ErrSignAlgorithm      = &Error{Code: "invalid_request", Description: "Invalid parameter signAlgo"}
+	ErrSignAlgoParams     = &Error{Code: "invalid_request", Description: "Invalid parameter signAlgoParams"}
+	ErrChallenge          = &Error{Code: "invalid_request", Description: "Invalid or expired challenge"}
+	ErrNoSender           = &Error{Code: "invalid_request", Description: "No out-of-band channel is configured for this signer"}
+	ErrInternal           = &Error{Code: "server_error", Description: "Internal error"}
+)
+
+// internal wraps an unexpected failure as server_error; the cause stays out of
+// the client's view.
+func internal(err error) error {
+	var e *Error
+	if errors.As(err, &e) {
+		return err
+	}
+	return ErrInternal.with(err)
+}

@@ -1,0 +1,249 @@
+package sam
+
+import (
+	"context"
+	"crypto"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/alexedwards/argon2id"
+	"github.com/openrssp/rssp/hsm"
+	"github.com/openrssp/rssp/store"
+)
+
+// Config is the SAM policy. Zero values take the defaults named below.
+type Config struct {
+	// SADLifetime is how long a SAD stays usable after issue (default 5m).
+	SADLifetime time.Duration `yaml:"sad_lifetime"`
+	// MaxTransaction bounds a chain of extendTransaction calls, counted from
+	// the signer's approval (default 30m).
+	MaxTransaction time.Duration `yaml:"max_transaction"`
+	// ExtendNewHashes lets extendTransaction bind hashes the signer did not
+	// see, within the count fixed at approval (the CSC nested-PDF flow). Off by
+	// default: every SCAL2 hash then comes from the signer's approval.
+	ExtendNewHashes bool `yaml:"extend_new_hashes"`
+	// MaxFailures is the number of consecutive failed attempts after which a
+	// factor is locked until an operator unlocks it (default 5).
+	MaxFailures int `yaml:"max_failures"`
+	// TOTPSkew is how many 30 s steps either side of now are accepted (default 1).
+	TOTPSkew int `yaml:"totp_skew"`
+	// ChallengeTTL is how long an out-of-band code is valid (default 5m).
+	ChallengeTTL time.Duration `yaml:"challenge_ttl"`
+	// ChallengeAttempts is how many tries one out-of-band code allows (default 3).
+	ChallengeAttempts int `yaml:"challenge_attempts"`
+	// Argon2 tunes PIN hashing.
+	Argon2 Argon2Config `yaml:"argon2"`
+}
+
+// Argon2Config are argon2id parameters for PIN hashes.
+type Argon2Config struct {
+	Time      uint32 `yaml:"time"`       // default 1
+	MemoryKiB uint32 `yaml:"memory_kib"` // default 65536
+	Threads   uint8  `yaml:"threads"`    // default 2
+}
+
+// WithDefaults returns c with zero fields set to their defaults.
+func (c Config) WithDefaults() Config {
+	if c.SADLifetime == 0 {
+		c.SADLifetime = 5 * time.Minute
+	}
+	if c.MaxTransaction == 0 {
+		c.MaxTransaction = 30 * time.Minute
+	}
+	if c.MaxFailures == 0 {
+		c.MaxFailures = 5
+	}
+	if c.TOTPSkew == 0 {
+		c.TOTPSkew = 1
+	}
+	if c.ChallengeTTL == 0 {
+		c.ChallengeTTL = 5 * time.Minute
+	}
+	if c.ChallengeAttempts == 0 {
+		c.ChallengeAttempts = 3
+	}
+	if c.Argon2.Time == 0 {
+		c.Argon2.Time = 1
+	}
+	if c.Argon2.MemoryKiB == 0 {
+		c.Argon2.MemoryKiB = 64 * 1024
+	}
+	if c.Argon2.Threads == 0 {
+		c.Argon2.Threads = 2
+	}
+	return c
+}
+
+// Validate reports a policy that would weaken the SAM.
+func (c Config) Validate() error {
+	c = c.WithDefaults()
+	switch {
+	case c.SADLifetime < time.Second || c.SADLifetime > time.Hour:
+		return errors.New("sam: sad_lifetime must be between 1s and 1h")
+	case c.MaxTransaction < c.SADLifetime:
+		return errors.New("sam: max_transaction must be at least sad_lifetime")
+	case c.MaxFailures < 1 || c.MaxFailures > 100:
+		return errors.New("sam: max_failures must be between 1 and 100")
+	case c.TOTPSkew < 0 || c.TOTPSkew > 2:
+		return errors.New("sam: totp_skew must be 0, 1 or 2")
+	case c.ChallengeTTL < 10*time.Second || c.ChallengeTTL > 15*time.Minute:
+		return errors.New("sam: challenge_ttl must be between 10s and 15m")
+	case c.ChallengeAttempts < 1 || c.ChallengeAttempts > 10:
+		return errors.New("sam: challenge_attempts must be between 1 and 10")
+	case c.Argon2.MemoryKiB < 8*1024:
+		return errors.New("sam: argon2.memory_kib must be at least 8192")
+	}
+	return nil
+}
+
+// KeyStore is what the SAM needs from the HSM. *hsm.HSM satisfies it.
+type KeyStore interface {
+	GenerateWrappedKey(ctx context.Context, alg hsm.KeyAlgorithm) ([]byte, crypto.PublicKey, error)
+	Signer(k hsm.Key) crypto.Signer
+	Forget(keyID string)
+	MAC(ctx context.Context, data []byte) ([]byte, error)
+	VerifyMAC(ctx context.Context, data, mac []byte) (bool, error)
+	WrapSecret(ctx context.Context, secret []byte) ([]byte, error)
+	HMACWrapped(ctx context.Context, blob []byte, hash crypto.Hash, data []byte) ([]byte, error)
+}
+
+var _ KeyStore = (*hsm.HSM)(nil)
+
+// credentialStore reads and changes credentials.
+type credentialStore interface {
+	Signer(ctx context.Context, id string) (*store.Signer, error)
+	CreateCredential(ctx context.Context, c *store.Credential) error
+	Credential(ctx context.Context, id string) (*store.Credential, error)
+	SetCredentialStatus(ctx context.Context, id, status string, nowMs int64) error
+}
+
+// factorStore keeps factors and their counters.
+type factorStore interface {
+	PutFactor(ctx context.Context, f *store.Factor) error
+	Factor(ctx context.Context, signerID, credentialID, kind string) (*store.Factor, error)
+	ReserveAttempt(ctx context.Context, factorID string, maxFailures int) (int, bool, error)
+	ResetFailures(ctx context.Context, factorID string) error
+	AcceptTOTPStep(ctx context.Context, factorID string, step int64) (bool, error)
+	CreateChallenge(ctx context.Context, c *store.Challenge) error
+	Challenge(ctx context.Context, id string) (*store.Challenge, error)
+	ReserveChallengeAttempt(ctx context.Context, id string, maxAttempts int, nowMs int64) (bool, error)
+	UseChallenge(ctx context.Context, id string, nowMs int64) (bool, error)
+	RevokeSADsOf(ctx context.Context, credentialID string, nowMs int64) error
+}
+
+// sadStore keeps SAD records.
+type sadStore interface {
+	CreateSAD(ctx context.Context, sad *store.SAD, audit store.AuditFunc) error
+	SADByTokenHash(ctx context.Context, tokenHash []byte) (*store.SAD, error)
+	UpdateSAD(ctx context.Context, u store.SADUpdate, successor *store.SAD, audit store.AuditFunc) (bool, error)
+	RevokeSAD(ctx context.Context, id string, nowMs int64) (bool, error)
+}
+
+// auditStore keeps the audit chain.
+type auditStore interface {
+	AppendAudit(ctx context.Context, build store.AuditFunc) (*store.AuditEntry, error)
+	AuditHeadRow(ctx context.Context) (*store.AuditHead, error)
+	AuditEntries(ctx context.Context, afterSeq int64, limit int) ([]store.AuditEntry, error)
+}
+
+// Store is everything the SAM needs from the database. *store.Store satisfies it.
+type Store interface {
+	credentialStore
+	factorStore
+	sadStore
+	auditStore
+}
+
+var _ Store = (*store.Store)(nil)
+
+// CodeSender delivers a one-time code out of band (SMS). Delivery itself is
+// implemented outside the SAM; the SAM only ever hands it a fresh code.
+type CodeSender interface {
+	SendCode(ctx context.Context, to, code string) error
+}
+
+// Clock tells the time; tests inject a fake.
+type Clock interface{ Now() time.Time }
+
+type systemClock struct{}
+
+func (systemClock) Now() time.Time { return time.Now() }
+
+// Option customises a SAM.
+type Option func(*SAM)
+
+// WithClock sets the clock.
+func WithClock(c Clock) Option { return func(s *SAM) { s.clock = c } }
+
+// WithRand sets the random source for SADs, IDs and codes (default crypto/rand).
+func WithRand(r io.Reader) Option { return func(s *SAM) { s.rand = r } }
+
+// WithCodeSender sets the out-of-band code channel.
+func WithCodeSender(cs CodeSender) Option { return func(s *SAM) { s.sender = cs } }
+
+// SAM is the Signature Activation Module. See the package documentation for
+// its security properties and concurrency model.
+type SAM struct {
+	cfg    Config
+	keys   KeyStore
+	db     Store
+	clock  Clock
+	rand   io.Reader
+	sender CodeSender
+	argon  *argon2id.Params
+
+	// verifiedBlobs remembers MAC inputs of key blobs already verified, so
+	// the HSM MAC check runs once per (credential, blob) and not per signature.
+	// Any change to the blob, owner or public key changes the input.
+	blobMu        sync.Mutex
+	verifiedBlobs map[[32]byte]struct{}
+}
+
+// New builds a SAM.
+func New(cfg Config, keys KeyStore, db Store, opts ...Option) (*SAM, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.WithDefaults()
+	s := &SAM{
+		cfg:   cfg,
+		keys:  keys,
+		db:    db,
+		clock: systemClock{},
+		rand:  rand.Reader,
+		argon: &argon2id.Params{
+			Memory: cfg.Argon2.MemoryKiB, Iterations: cfg.Argon2.Time, Parallelism: cfg.Argon2.Threads,
+			SaltLength: 16, KeyLength: 32,
+		},
+		verifiedBlobs: make(map[[32]byte]struct{}),
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	return s, nil
+}
+
+func (s *SAM) now() time.Time { return s.clock.Now() }
+
+// randomBytes reads n bytes from the SAM's random source.
+func (s *SAM) randomBytes(n int) ([]byte, error) {
+	b := make([]byte, n)
+	if _, err := io.ReadFull(s.rand, b); err != nil {
+		return nil, fmt.Errorf("random source: %w", err)
+	}
+	return b, nil
+}
+
+// newID returns a random 128-bit identifier in hex.
+func (s *SAM) newID() (string, error) {
+	b, err := s.randomBytes(16)
+	if err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(b), nil
+}
