@@ -47,6 +47,7 @@ type HSM struct {
 	TokenLabel   string `yaml:"token_label"`
 	PINFile      string `yaml:"pin_file"`
 	PoolSize     int    `yaml:"pool_size"`
+	MACSessions  int    `yaml:"mac_sessions"`
 	KeyCacheSize int    `yaml:"key_cache_size"`
 	// WrapKey and MACKey are RFC 7512 pkcs11: URIs of the master keys.
 	WrapKey string `yaml:"wrap_key"`
@@ -177,6 +178,9 @@ func (c *Config) Validate() error {
 	if c.HSM.PoolSize < 0 || c.HSM.PoolSize > 256 {
 		return errors.New("hsm.pool_size must be between 0 (one per CPU) and 256")
 	}
+	if c.HSM.MACSessions < 0 || c.HSM.MACSessions > 64 {
+		return errors.New("hsm.mac_sessions must be between 0 (one) and 64")
+	}
 	for _, u := range []struct{ key, v string }{{"hsm.wrap_key", c.HSM.WrapKey}, {"hsm.mac_key", c.HSM.MACKey}} {
 		if u.v == "" {
 			continue
@@ -195,7 +199,7 @@ func (c *Config) Validate() error {
 func (c *Config) HSMConfig() hsm.Config {
 	return hsm.Config{
 		ModulePath: c.HSM.Module, TokenLabel: c.HSM.TokenLabel, PIN: c.HSM.pin,
-		PoolSize: c.HSM.PoolSize, KeyCacheSize: c.HSM.KeyCacheSize, WrapKey: c.HSM.WrapKey, MACKey: c.HSM.MACKey,
+		PoolSize: c.HSM.PoolSize, MACSessions: c.HSM.MACSessions, KeyCacheSize: c.HSM.KeyCacheSize, WrapKey: c.HSM.WrapKey, MACKey: c.HSM.MACKey,
 		CreateToken: c.HSM.CreateToken, SOPIN: c.HSM.soPIN,
 	}
 }

@@ -72,6 +72,9 @@
 // Each HSM has PoolSize worker sessions in a channel. An operation checks
 // one out (waiting, honouring its context; crypto.Signer.Sign has none, use
 // ContextSigner.SignContext for a deadline), runs, and checks it back in.
+// MAC has MACSessions sessions of its own (default 1): a record MAC takes
+// tens of microseconds and its caller often holds a database lock, so it must
+// not queue behind signatures that take milliseconds.
 // No PKCS#11 session is ever used by two goroutines at once, and no lock is
 // held during a signature. At most PoolSize operations run in the token at a
 // time; more wait.

@@ -15,10 +15,14 @@ import (
 
 // Config selects the PKCS#11 module, token and master keys.
 type Config struct {
-	ModulePath   string // PKCS#11 module, e.g. /usr/lib/softhsm/libsofthsm2.so
-	TokenLabel   string // token is found by label, never by slot number
-	PIN          string // user PIN (the config layer resolves it from a file or env)
-	PoolSize     int    // logged-in sessions kept open; 0 => runtime.GOMAXPROCS(0)
+	ModulePath string // PKCS#11 module, e.g. /usr/lib/softhsm/libsofthsm2.so
+	TokenLabel string // token is found by label, never by slot number
+	PIN        string // user PIN (the config layer resolves it from a file or env)
+	PoolSize   int    // logged-in sessions kept open; 0 => runtime.GOMAXPROCS(0)
+	// MACSessions are extra sessions used only for MAC (HMAC-SHA256 over
+	// records), so that a 50 µs MAC never queues behind millisecond RSA
+	// signatures while its caller holds a database lock; 0 => 1.
+	MACSessions  int
 	KeyCacheSize int    // max unwrapped signer keys kept as session objects; 0 => 64; negative => cache disabled (unwrap+destroy per use)
 	WrapKey      string // RFC 7512 URI of the AES-256 master wrapping key; "" => DefaultWrapKeyURI
 	MACKey       string // RFC 7512 URI of the HMAC-SHA256 record key; "" => DefaultMACKeyURI
@@ -44,12 +48,15 @@ type HSM struct {
 	slot uint
 	pin  string
 
-	// pool holds worker sessions; 0 is a placeholder for a session that
-	// must be (re)opened at checkout, so capacity never shrinks.
-	pool     chan pkcs11.SessionHandle
-	poolSize int
-	done     chan struct{}
-	closed   atomic.Bool
+	// pool holds worker sessions and macPool the sessions reserved for MAC;
+	// 0 is a placeholder for a session that must be (re)opened at checkout,
+	// so capacity never shrinks.
+	pool        chan pkcs11.SessionHandle
+	poolSize    int
+	macPool     chan pkcs11.SessionHandle
+	macPoolSize int
+	done        chan struct{}
+	closed      atomic.Bool
 
 	// ownerMu guards the owner session, which creates every cached key
 	// object and is never used for anything else. ownerGen increments each
@@ -69,6 +76,9 @@ type HSM struct {
 	masterMu        sync.Mutex
 	wrapH, macH     atomic.Uint64
 	wrapTrusted     atomic.Bool
+	// macCopyH is a session-object copy of the MAC key in the owner session
+	// (see macKeyIn), 0 until made.
+	macCopyH atomic.Uint64
 
 	closeOnce sync.Once
 	closeErr  error
@@ -139,6 +149,13 @@ func Open(cfg Config) (*HSM, error) {
 	if cfg.PIN == "" {
 		return nil, errors.New("hsm: PIN is required")
 	}
+	if cfg.MACSessions < 0 {
+		return nil, errors.New("hsm: MACSessions must not be negative")
+	}
+	macN := cfg.MACSessions
+	if macN == 0 {
+		macN = 1
+	}
 	if cfg.PoolSize < 0 {
 		return nil, errors.New("hsm: PoolSize must not be negative")
 	}
@@ -159,14 +176,16 @@ func Open(cfg Config) (*HSM, error) {
 		return nil, err
 	}
 	h := &HSM{
-		mod:      mod,
-		ctx:      mod.ctx,
-		pin:      cfg.PIN,
-		pool:     make(chan pkcs11.SessionHandle, n),
-		poolSize: n,
-		done:     make(chan struct{}),
-		wrapURI:  wrapURI,
-		macURI:   macURI,
+		mod:         mod,
+		ctx:         mod.ctx,
+		pin:         cfg.PIN,
+		pool:        make(chan pkcs11.SessionHandle, n),
+		poolSize:    n,
+		macPool:     make(chan pkcs11.SessionHandle, macN),
+		macPoolSize: macN,
+		done:        make(chan struct{}),
+		wrapURI:     wrapURI,
+		macURI:      macURI,
 	}
 	switch {
 	case cfg.KeyCacheSize == 0:
@@ -226,15 +245,24 @@ func (h *HSM) open(cfg Config) error {
 		}
 		h.pool <- s
 	}
+	for range h.macPoolSize {
+		s, err := h.openSession()
+		if err != nil {
+			return err
+		}
+		h.macPool <- s
+	}
 	return nil
 }
 
 // abort releases whatever a failed Open acquired.
 func (h *HSM) abort() {
 	close(h.done)
-	for len(h.pool) > 0 {
-		if s := <-h.pool; s != 0 {
-			_ = h.ctx.CloseSession(s)
+	for _, p := range []chan pkcs11.SessionHandle{h.pool, h.macPool} {
+		for len(p) > 0 {
+			if s := <-p; s != 0 {
+				_ = h.ctx.CloseSession(s)
+			}
 		}
 	}
 	if h.owner != 0 {
@@ -330,18 +358,18 @@ func (h *HSM) openSession() (pkcs11.SessionHandle, error) {
 	return s, nil
 }
 
-// checkout takes a worker session from the pool, waiting until one is free,
-// ctx is done, or the HSM is closed.
-func (h *HSM) checkout(ctx context.Context) (pkcs11.SessionHandle, error) {
+// checkout takes a session from pool, waiting until one is free, ctx is
+// done, or the HSM is closed.
+func (h *HSM) checkout(ctx context.Context, pool chan pkcs11.SessionHandle) (pkcs11.SessionHandle, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
 	var s pkcs11.SessionHandle
 	select {
-	case s = <-h.pool:
+	case s = <-pool:
 	default:
 		select {
-		case s = <-h.pool:
+		case s = <-pool:
 		case <-ctx.Done():
 			return 0, ctx.Err()
 		case <-h.done:
@@ -349,13 +377,13 @@ func (h *HSM) checkout(ctx context.Context) (pkcs11.SessionHandle, error) {
 		}
 	}
 	if h.closed.Load() {
-		h.pool <- s
+		pool <- s
 		return 0, ErrClosed
 	}
 	if s == 0 {
 		var err error
 		if s, err = h.openSession(); err != nil {
-			h.pool <- 0
+			pool <- 0
 			return 0, err
 		}
 	}
@@ -365,12 +393,12 @@ func (h *HSM) checkout(ctx context.Context) (pkcs11.SessionHandle, error) {
 // checkin returns a session after use. If err shows the session is broken it
 // is closed and a placeholder is returned instead, so the next checkout opens
 // (and if needed logs in) a replacement.
-func (h *HSM) checkin(s pkcs11.SessionHandle, err error) {
+func (h *HSM) checkin(pool chan pkcs11.SessionHandle, s pkcs11.SessionHandle, err error) {
 	if err != nil && isSessionError(err) {
 		_ = h.ctx.CloseSession(s)
 		s = 0
 	}
-	h.pool <- s
+	pool <- s
 }
 
 // withSession runs fn on a worker session. If fn fails because the session
@@ -382,9 +410,18 @@ func (h *HSM) checkin(s pkcs11.SessionHandle, err error) {
 // and retries once; fn must therefore look up master keys itself (with
 // masterKeyIn) rather than capture their handles.
 func (h *HSM) withSession(ctx context.Context, fn func(pkcs11.SessionHandle) error) error {
+	return h.withPool(ctx, h.pool, h.poolSize, fn)
+}
+
+// withMACSession is withSession on the sessions reserved for MAC.
+func (h *HSM) withMACSession(ctx context.Context, fn func(pkcs11.SessionHandle) error) error {
+	return h.withPool(ctx, h.macPool, h.macPoolSize, fn)
+}
+
+func (h *HSM) withPool(ctx context.Context, pool chan pkcs11.SessionHandle, size int, fn func(pkcs11.SessionHandle) error) error {
 	recovered := false
 	for attempt := 0; ; attempt++ {
-		s, err := h.checkout(ctx)
+		s, err := h.checkout(ctx, pool)
 		if err != nil {
 			return err
 		}
@@ -393,12 +430,12 @@ func (h *HSM) withSession(ctx context.Context, fn func(pkcs11.SessionHandle) err
 		switch {
 		case err == nil:
 		case isSessionError(err):
-			retry = attempt < h.poolSize
+			retry = attempt < size
 		case !recovered && isHandleError(err):
 			recovered, retry = true, true
 			h.recoverHandles(s)
 		}
-		h.checkin(s, err)
+		h.checkin(pool, s, err)
 		if !retry {
 			return err
 		}
@@ -465,6 +502,7 @@ func (h *HSM) replaceOwnerLocked() {
 		_ = h.ctx.CloseSession(h.owner)
 	}
 	h.owner = 0
+	h.macCopyH.Store(0) // died with the owner session
 	old := h.ownerGen
 	h.ownerGen++
 	if h.cache != nil {
@@ -492,10 +530,15 @@ func (h *HSM) Close() error {
 		h.closed.Store(true)
 		close(h.done)
 		var errs []error
-		for range h.poolSize {
-			if s := <-h.pool; s != 0 {
-				if err := h.ctx.CloseSession(s); err != nil && !isSessionError(err) {
-					errs = append(errs, fmt.Errorf("hsm: C_CloseSession: %w", err))
+		for _, p := range []struct {
+			ch   chan pkcs11.SessionHandle
+			size int
+		}{{h.pool, h.poolSize}, {h.macPool, h.macPoolSize}} {
+			for range p.size {
+				if s := <-p.ch; s != 0 {
+					if err := h.ctx.CloseSession(s); err != nil && !isSessionError(err) {
+						errs = append(errs, fmt.Errorf("hsm: C_CloseSession: %w", err))
+					}
 				}
 			}
 		}

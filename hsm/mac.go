@@ -16,8 +16,8 @@ var mechHMACSHA256 = []*pkcs11.Mechanism{pkcs11.NewMechanism(pkcs11.CKM_SHA256_H
 // the HSM. It is deterministic.
 func (h *HSM) MAC(ctx context.Context, data []byte) ([]byte, error) {
 	var mac []byte
-	err := h.withSession(ctx, func(s pkcs11.SessionHandle) error {
-		key, err := h.masterKeyIn(s, true)
+	err := h.withMACSession(ctx, func(s pkcs11.SessionHandle) error {
+		key, err := h.macKeyIn(s)
 		if err != nil {
 			return err
 		}
@@ -28,6 +28,39 @@ func (h *HSM) MAC(ctx context.Context, data []byte) ([]byte, error) {
 		return nil, fmt.Errorf("hsm: MAC: %w", err)
 	}
 	return mac, nil
+}
+
+// macKeyIn returns a session-object copy of the master MAC key, made once in
+// the owner session. SoftHSM2 keeps token objects in files and checks them
+// on every use, while a session object lives in memory: the copy makes a MAC
+// about three times cheaper (measured: 31 µs -> 11 µs). C_CopyObject keeps
+// every attribute but CKA_TOKEN, so the copy is as sensitive and
+// non-extractable as the original. It dies with the owner session; it is
+// forgotten, and made again on next use, whenever the master handles are
+// (after a handle error or lost login) or the owner session is replaced.
+func (h *HSM) macKeyIn(s pkcs11.SessionHandle) (pkcs11.ObjectHandle, error) {
+	if v := h.macCopyH.Load(); v != 0 {
+		return pkcs11.ObjectHandle(v), nil
+	}
+	tokenKey, err := h.masterKeyIn(s, true)
+	if err != nil {
+		return 0, err
+	}
+	var copied pkcs11.ObjectHandle
+	err = h.withOwner(func(o pkcs11.SessionHandle, _ uint64) error {
+		if v := h.macCopyH.Load(); v != 0 {
+			copied = pkcs11.ObjectHandle(v)
+			return nil
+		}
+		c, err := h.ctx.CopyObject(o, tokenKey, []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_TOKEN, false)})
+		if err != nil {
+			return err
+		}
+		h.macCopyH.Store(uint64(c))
+		copied = c
+		return nil
+	})
+	return copied, err
 }
 
 // VerifyMAC recomputes the MAC of data and compares it with mac in constant

@@ -264,3 +264,24 @@ func TestTrustedAttribute(t *testing.T) {
 		t.Fatal("WrapWithTrusted is true although the token refuses CKA_TRUSTED")
 	}
 }
+
+// TestMACSurvivesOwnerSessionLoss: MACs use a session-object copy of the MAC
+// key held by the owner session; when that session dies the copy is made
+// again and MACs stay the same.
+func TestMACSurvivesOwnerSessionLoss(t *testing.T) {
+	h := hsmtest.HSM(t)
+	ctx := context.Background()
+	data := []byte("record")
+	before, err := h.MAC(ctx, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.BreakOwnerSession()
+	after, err := h.MAC(ctx, data)
+	if err != nil {
+		t.Fatalf("MAC after losing the owner session: %v", err)
+	}
+	if !bytes.Equal(before, after) {
+		t.Fatal("MAC changed after the MAC key copy was made again")
+	}
+}

@@ -125,6 +125,9 @@ func (h *HSM) masterKeyIn(s pkcs11.SessionHandle, mac bool) (pkcs11.ObjectHandle
 func (h *HSM) forgetMaster() {
 	h.wrapH.Store(0)
 	h.macH.Store(0)
+	// If the copy is still valid it stays in the owner session until that
+	// closes: at most one extra session object per recovery.
+	h.macCopyH.Store(0)
 }
 
 func (h *HSM) findSecretIn(s pkcs11.SessionHandle, u URI) (o pkcs11.ObjectHandle, found bool, err error) {

@@ -82,7 +82,7 @@ func (s *SAM) CreateCredential(ctx context.Context, req NewCredential) (*store.C
 		KeyAlgorithm: string(req.Algorithm), KeyBlob: blob, PublicKey: pubDER, Certificates: certs,
 		SignAlgorithms: DefaultSignAlgorithms(req.Algorithm), SCAL: req.SCAL, Multisign: req.Multisign, AuthMode: req.AuthMode,
 	}
-	if cred.KeyMAC, err = s.keys.MAC(ctx, keyBlobMACInput(cred)); err != nil {
+	if cred.KeyMAC, err = s.mac(ctx, keyBlobMACInput(cred)); err != nil {
 		return nil, fmt.Errorf("sam: bind key blob: %w", err)
 	}
 	if err := s.db.CreateCredential(ctx, cred); err != nil {
@@ -145,25 +145,12 @@ func (s *SAM) activeCredential(ctx context.Context, credentialID, signerID strin
 // returns a signer for it. A blob moved from another credential is refused
 // before it is ever unwrapped.
 func (s *SAM) keySigner(ctx context.Context, cred *store.Credential, pub crypto.PublicKey) (crypto.Signer, error) {
-	in := keyBlobMACInput(cred)
-	digest := sha256.Sum256(append(in, cred.KeyMAC...))
-	s.blobMu.Lock()
-	_, seen := s.verifiedBlobs[digest]
-	s.blobMu.Unlock()
-	if !seen {
-		ok, err := s.keys.VerifyMAC(ctx, in, cred.KeyMAC)
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			return nil, fmt.Errorf("credential %s: key blob is not bound to this credential", cred.ID)
-		}
-		s.blobMu.Lock()
-		if len(s.verifiedBlobs) >= 4096 {
-			clear(s.verifiedBlobs)
-		}
-		s.verifiedBlobs[digest] = struct{}{}
-		s.blobMu.Unlock()
+	ok, err := s.checkMAC(ctx, keyBlobMACInput(cred), cred.KeyMAC)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("credential %s: key blob is not bound to this credential", cred.ID)
 	}
 	return s.keys.Signer(hsm.Key{ID: cred.ID, Blob: cred.KeyBlob, Algorithm: hsm.KeyAlgorithm(cred.KeyAlgorithm), Public: pub}), nil
 }

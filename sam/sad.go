@@ -175,7 +175,7 @@ func (s *SAM) issue(ctx context.Context, cred *store.Credential, signerID, clien
 	if err != nil {
 		return IssuedSAD{}, internal(err)
 	}
-	if sad.MAC, err = s.keys.MAC(ctx, sadMACInput(sad)); err != nil {
+	if sad.MAC, err = s.mac(ctx, sadMACInput(sad)); err != nil {
 		return IssuedSAD{}, internal(err)
 	}
 	build, err := s.chainFunc(ctx, event{Event: EventSADIssued, Outcome: OutcomeOK, Actor: signerID, CredentialID: cred.ID, ClientID: clientID,
@@ -219,12 +219,34 @@ func (s *SAM) newSAD(cred *store.Credential, signerID, clientID string, num int,
 	return sad, base64.RawURLEncoding.EncodeToString(raw), nil
 }
 
-// sadMACInput covers every field that carries authority, including the
-// version and consumption state, so an edited or rolled-forward row fails.
+// sadMACInput covers the SAD's binding: everything fixed at issue. The
+// mutable state (Remaining, Consumed, Version) is deliberately not MACed: an
+// attacker who can write the database can always put back an earlier row with
+// its genuine MAC, so a MAC over the state would cost an HSM call per
+// signature and stop nothing that restoring the issued row does not already
+// allow. checkState confines the state to the binding, and every consumption
+// is recorded in the HMAC-chained audit log, which is where a rollback shows.
 func sadMACInput(sad *store.SAD) []byte {
 	return macInput(domainSAD, []byte(sad.ID), sad.TokenHash, []byte(sad.CredentialID), []byte(sad.SignerID), []byte(sad.ClientID),
-		u64(int64(sad.SCAL)), []byte(sad.HashAlgorithm), []byte(sad.Hashes), []byte(sad.Consumed), u64(int64(sad.NumSignatures)),
-		u64(int64(sad.Remaining)), u64(sad.Version), u64(sad.OriginAt), u64(sad.ExpiresAt))
+		u64(int64(sad.SCAL)), []byte(sad.HashAlgorithm), []byte(sad.Hashes), u64(int64(sad.NumSignatures)),
+		u64(sad.OriginAt), u64(sad.ExpiresAt))
+}
+
+// stateWithinBinding reports whether the mutable state could have been
+// reached from the binding: the count never exceeds numSignatures and the
+// consumption string has one '0' or '1' per authorised hash.
+func stateWithinBinding(sad *store.SAD) bool {
+	if sad.Remaining < 0 || sad.Remaining > sad.NumSignatures {
+		return false
+	}
+	n := 0
+	if sad.Hashes != "" {
+		n = strings.Count(sad.Hashes, ",") + 1
+	}
+	if len(sad.Consumed) != n {
+		return false
+	}
+	return strings.Trim(sad.Consumed, "01") == ""
 }
 
 func encodeHashes(hashes [][]byte) string {
@@ -270,28 +292,52 @@ type sadParty struct {
 	credentialID, signerID, clientID string
 }
 
+// fetchedSAD is the outcome of looking a SAD token up, before any check.
+type fetchedSAD struct {
+	sad    *store.SAD
+	reason string // why there is no record: "malformed" or "unknown"
+	err    error  // the lookup itself failed
+}
+
+// fetchSAD decodes token and reads its record; it touches nothing else, so
+// it can run alongside the credential read.
+func (s *SAM) fetchSAD(ctx context.Context, token string) fetchedSAD {
+	raw, err := base64.RawURLEncoding.DecodeString(token)
+	if err != nil || len(raw) != sadTokenBytes {
+		return fetchedSAD{reason: "malformed"}
+	}
+	th := sha256.Sum256(raw)
+	sad, err := s.db.SADByTokenHash(ctx, th[:])
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return fetchedSAD{reason: "unknown"}
+	case err != nil:
+		return fetchedSAD{err: err}
+	}
+	return fetchedSAD{sad: sad}
+}
+
 // loadSAD finds the SAD for token and runs every check that does not depend
 // on the hashes: integrity (HSM MAC), revocation, expiry and binding to the
 // presenting credential, signer and client.
 func (s *SAM) loadSAD(ctx context.Context, token string, p sadParty) (*store.SAD, error) {
-	raw, err := base64.RawURLEncoding.DecodeString(token)
-	if err != nil || len(raw) != sadTokenBytes {
-		return nil, s.reject(ctx, p, "", "malformed", ErrSADInvalid)
+	return s.checkSAD(ctx, p, s.fetchSAD(ctx, token))
+}
+
+func (s *SAM) checkSAD(ctx context.Context, p sadParty, f fetchedSAD) (*store.SAD, error) {
+	if f.err != nil {
+		return nil, internal(f.err)
 	}
-	th := sha256.Sum256(raw)
-	sad, err := s.db.SADByTokenHash(ctx, th[:])
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, s.reject(ctx, p, "", "unknown", ErrSADInvalid)
+	if f.sad == nil {
+		return nil, s.reject(ctx, p, "", f.reason, ErrSADInvalid)
 	}
-	if err != nil {
-		return nil, internal(err)
-	}
-	ok, err := s.keys.VerifyMAC(ctx, sadMACInput(sad), sad.MAC)
+	sad := f.sad
+	ok, err := s.checkMAC(ctx, sadMACInput(sad), sad.MAC)
 	if err != nil {
 		return nil, internal(err)
 	}
 	switch {
-	case !ok:
+	case !ok || !stateWithinBinding(sad):
 		return nil, s.reject(ctx, p, sad.ID, "integrity", ErrSADInvalid.with(errors.New("SAD record MAC does not verify")))
 	case sad.CredentialID != p.credentialID || sad.SignerID != p.signerID || sad.ClientID != p.clientID:
 		return nil, s.reject(ctx, p, sad.ID, "binding", ErrSADInvalid.with(errors.New("SAD presented by another credential, signer or client")))
@@ -385,13 +431,7 @@ func (s *SAM) ExtendTransaction(ctx context.Context, req ExtendRequest) (IssuedS
 		if err != nil {
 			return IssuedSAD{}, s.reject(ctx, p, old.ID, "transaction limit", ErrSADExpired)
 		}
-		if next.MAC, err = s.keys.MAC(ctx, sadMACInput(next)); err != nil {
-			return IssuedSAD{}, internal(err)
-		}
-		superseded := *old
-		superseded.Remaining, superseded.Version = 0, old.Version+1
-		mac, err := s.keys.MAC(ctx, sadMACInput(&superseded))
-		if err != nil {
+		if next.MAC, err = s.mac(ctx, sadMACInput(next)); err != nil {
 			return IssuedSAD{}, internal(err)
 		}
 		build, err := s.chainFunc(ctx, event{Event: EventSADExtended, Outcome: OutcomeOK, Actor: old.SignerID, CredentialID: cred.ID, ClientID: old.ClientID,
@@ -400,7 +440,7 @@ func (s *SAM) ExtendTransaction(ctx context.Context, req ExtendRequest) (IssuedS
 			return IssuedSAD{}, internal(err)
 		}
 		applied, err := s.db.UpdateSAD(ctx, store.SADUpdate{ID: old.ID, FromVersion: old.Version, Remaining: 0, Consumed: old.Consumed,
-			MAC: mac, NowMs: s.now().UnixMilli()}, next, build)
+			NowMs: s.now().UnixMilli()}, next, build)
 		if err != nil {
 			return IssuedSAD{}, internal(err)
 		}

@@ -172,6 +172,17 @@ func TestSADRefusals(t *testing.T) {
 			}
 		})
 
+		t.Run("state edited beyond its binding is refused", func(t *testing.T) {
+			sad := f.authorize(c, 1, h2)
+			if err := f.st.DB().Model(&store.SAD{}).Where("revoked_at = 0 AND remaining = 1 AND num_signatures = 1").
+				Update("remaining", 7).Error; err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.sam.SignHash(ctx, f.signReq(c, sad.Token, h2)); !errors.Is(err, sam.ErrSADInvalid) {
+				t.Fatalf("count raised above numSignatures: %v", err)
+			}
+		})
+
 		t.Run("edited SAD row is refused", func(t *testing.T) {
 			sad := f.authorize(c, 1, h1)
 			// A database administrator raises the count and adds a hash.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -197,11 +198,56 @@ type SAM struct {
 	sender CodeSender
 	argon  *argon2id.Params
 
-	// verifiedBlobs remembers MAC inputs of key blobs already verified, so
-	// the HSM MAC check runs once per (credential, blob) and not per signature.
-	// Any change to the blob, owner or public key changes the input.
-	blobMu        sync.Mutex
-	verifiedBlobs map[[32]byte]struct{}
+	// authentic remembers (MAC input, MAC) pairs that this SAM computed or
+	// verified with the HSM, so reading back a record it just wrote, or a key
+	// blob it already checked, needs no second HSM call. Any change to the
+	// record or the MAC changes the digest and sends the check to the HSM.
+	authMu    sync.Mutex
+	authentic map[[32]byte]struct{}
+}
+
+// maxAuthentic bounds the memory of authentic MACs; when full it starts over.
+const maxAuthentic = 1 << 16
+
+func authKey(input, mac []byte) [32]byte {
+	return sha256.Sum256(macInput("authentic", input, mac))
+}
+
+// mac computes an HSM MAC over input and remembers the pair as authentic.
+func (s *SAM) mac(ctx context.Context, input []byte) ([]byte, error) {
+	m, err := s.keys.MAC(ctx, input)
+	if err != nil {
+		return nil, err
+	}
+	s.remember(authKey(input, m))
+	return m, nil
+}
+
+// checkMAC reports whether mac is the HSM MAC of input, asking the HSM only
+// for pairs this SAM has not computed or verified before.
+func (s *SAM) checkMAC(ctx context.Context, input, mac []byte) (bool, error) {
+	k := authKey(input, mac)
+	s.authMu.Lock()
+	_, seen := s.authentic[k]
+	s.authMu.Unlock()
+	if seen {
+		return true, nil
+	}
+	ok, err := s.keys.VerifyMAC(ctx, input, mac)
+	if err != nil || !ok {
+		return false, err
+	}
+	s.remember(k)
+	return true, nil
+}
+
+func (s *SAM) remember(k [32]byte) {
+	s.authMu.Lock()
+	if len(s.authentic) >= maxAuthentic {
+		clear(s.authentic)
+	}
+	s.authentic[k] = struct{}{}
+	s.authMu.Unlock()
 }
 
 // New builds a SAM.
@@ -220,7 +266,7 @@ func New(cfg Config, keys KeyStore, db Store, opts ...Option) (*SAM, error) {
 			Memory: cfg.Argon2.MemoryKiB, Iterations: cfg.Argon2.Time, Parallelism: cfg.Argon2.Threads,
 			SaltLength: 16, KeyLength: 32,
 		},
-		verifiedBlobs: make(map[[32]byte]struct{}),
+		authentic: make(map[[32]byte]struct{}),
 	}
 	for _, o := range opts {
 		o(s)

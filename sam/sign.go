@@ -50,7 +50,12 @@ func (s *SAM) SignHash(ctx context.Context, req SignRequest) ([][]byte, error) {
 	if len(req.Hashes) == 0 {
 		return nil, &Error{Code: "invalid_request", Description: "Empty hash array"}
 	}
+	// The SAD record is read while the credential is: two independent
+	// reads, one round trip of latency.
+	prefetch := make(chan fetchedSAD, 1)
+	go func() { prefetch <- s.fetchSAD(ctx, req.SAD) }()
 	cred, pub, err := s.activeCredential(ctx, req.CredentialID, req.SignerID)
+	first := <-prefetch
 	if err != nil {
 		return nil, err
 	}
@@ -68,7 +73,7 @@ func (s *SAM) SignHash(ctx context.Context, req SignRequest) ([][]byte, error) {
 	if err != nil {
 		return nil, internal(err)
 	}
-	g, err := s.redeem(ctx, req, cred, pub, scheme, hashOID)
+	g, err := s.redeem(ctx, req, cred, pub, scheme, hashOID, first)
 	if err != nil {
 		return nil, err
 	}
@@ -76,10 +81,14 @@ func (s *SAM) SignHash(ctx context.Context, req SignRequest) ([][]byte, error) {
 }
 
 // redeem consumes the SAD for req's hashes and returns the one-shot grant.
-func (s *SAM) redeem(ctx context.Context, req SignRequest, cred *store.Credential, pub crypto.PublicKey, scheme signScheme, hashOID string) (*grant, error) {
+func (s *SAM) redeem(ctx context.Context, req SignRequest, cred *store.Credential, pub crypto.PublicKey, scheme signScheme, hashOID string, first fetchedSAD) (*grant, error) {
 	p := sadParty{credentialID: req.CredentialID, signerID: req.SignerID, clientID: req.ClientID}
-	for range maxCASRetries {
-		sad, err := s.loadSAD(ctx, req.SAD, p)
+	for attempt := range maxCASRetries {
+		f := first
+		if attempt > 0 {
+			f = s.fetchSAD(ctx, req.SAD)
+		}
+		sad, err := s.checkSAD(ctx, p, f)
 		if err != nil {
 			return nil, err
 		}
@@ -96,19 +105,14 @@ func (s *SAM) redeem(ctx context.Context, req SignRequest, cred *store.Credentia
 				return nil, s.reject(ctx, p, sad.ID, "hash", ErrHashNotAuthorized)
 			}
 		}
-		next := *sad
-		next.Remaining, next.Consumed, next.Version = sad.Remaining-len(req.Hashes), consumed, sad.Version+1
-		mac, err := s.keys.MAC(ctx, sadMACInput(&next))
-		if err != nil {
-			return nil, internal(err)
-		}
+		remaining := sad.Remaining - len(req.Hashes)
 		build, err := s.chainFunc(ctx, event{Event: EventSignBegin, Outcome: OutcomeOK, Actor: req.SignerID, CredentialID: cred.ID, ClientID: req.ClientID,
-			Details: map[string]any{"sad": sad.ID, "remaining": next.Remaining, "signAlgorithm": req.SignAlgorithm, "hashAlgorithm": hashOID, "hashes": hexDigests(req.Hashes)}})
+			Details: map[string]any{"sad": sad.ID, "remaining": remaining, "signAlgorithm": req.SignAlgorithm, "hashAlgorithm": hashOID, "hashes": hexDigests(req.Hashes)}})
 		if err != nil {
 			return nil, internal(err)
 		}
-		applied, err := s.db.UpdateSAD(ctx, store.SADUpdate{ID: sad.ID, FromVersion: sad.Version, Remaining: next.Remaining,
-			Consumed: consumed, MAC: mac, NowMs: s.now().UnixMilli()}, nil, build)
+		applied, err := s.db.UpdateSAD(ctx, store.SADUpdate{ID: sad.ID, FromVersion: sad.Version, Remaining: remaining,
+			Consumed: consumed, NowMs: s.now().UnixMilli()}, nil, build)
 		if err != nil {
 			return nil, internal(err)
 		}

@@ -9,6 +9,7 @@ import (
 // PutFactor inserts the factor, or replaces secret, target and status of the
 // existing factor of the same owner and kind, resetting its counters.
 func (s *Store) PutFactor(ctx context.Context, f *Factor) error {
+	defer s.lockWrites()()
 	return wrapErr("put factor", s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var old Factor
 		err := tx.Where("signer_id = ? AND credential_id = ? AND kind = ?", f.SignerID, f.CredentialID, f.Kind).Take(&old).Error
@@ -30,7 +31,7 @@ func (s *Store) PutFactor(ctx context.Context, f *Factor) error {
 // signer-wide factors).
 func (s *Store) Factor(ctx context.Context, signerID, credentialID, kind string) (*Factor, error) {
 	var f Factor
-	err := s.db.WithContext(ctx).Where("signer_id = ? AND credential_id = ? AND kind = ?", signerID, credentialID, kind).Take(&f).Error
+	err := s.rdb.WithContext(ctx).Where("signer_id = ? AND credential_id = ? AND kind = ?", signerID, credentialID, kind).Take(&f).Error
 	if err != nil {
 		return nil, wrapErr("factor", err)
 	}
@@ -45,6 +46,7 @@ func (s *Store) Factor(ctx context.Context, signerID, credentialID, kind string)
 // counted attempts after this one, and ok=false when the factor is locked or
 // not active.
 func (s *Store) ReserveAttempt(ctx context.Context, factorID string, maxFailures int) (count int, ok bool, err error) {
+	defer s.lockWrites()()
 	res := s.db.WithContext(ctx).Model(&Factor{}).
 		Where("id = ? AND status = ? AND failures < ?", factorID, StatusActive, maxFailures).
 		Update("failures", gorm.Expr("failures + 1"))
@@ -60,6 +62,7 @@ func (s *Store) ReserveAttempt(ctx context.Context, factorID string, maxFailures
 
 // ResetFailures clears the failure counter after a successful verification.
 func (s *Store) ResetFailures(ctx context.Context, factorID string) error {
+	defer s.lockWrites()()
 	return wrapErr("reset failures", s.db.WithContext(ctx).Model(&Factor{}).Where("id = ?", factorID).Update("failures", 0).Error)
 }
 
@@ -67,6 +70,7 @@ func (s *Store) ResetFailures(ctx context.Context, factorID string) error {
 // statement that succeeds only if no equal or later step was accepted before:
 // each TOTP code is accepted at most once, cluster-wide.
 func (s *Store) AcceptTOTPStep(ctx context.Context, factorID string, step int64) (bool, error) {
+	defer s.lockWrites()()
 	res := s.db.WithContext(ctx).Model(&Factor{}).
 		Where("id = ? AND status = ? AND last_step < ?", factorID, StatusActive, step).
 		Updates(map[string]any{"last_step": step, "failures": 0})
@@ -78,6 +82,7 @@ func (s *Store) AcceptTOTPStep(ctx context.Context, factorID string, step int64)
 
 // UnlockFactor clears a lockout (an operator action).
 func (s *Store) UnlockFactor(ctx context.Context, factorID string) error {
+	defer s.lockWrites()()
 	res := s.db.WithContext(ctx).Model(&Factor{}).Where("id = ?", factorID).Update("failures", 0)
 	if res.Error == nil && res.RowsAffected == 0 {
 		return wrapErr("unlock factor", ErrNotFound)

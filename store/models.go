@@ -68,8 +68,10 @@ type Factor struct {
 }
 
 // SAD is the server side of a Signature Activation Data token. The token
-// itself is never stored, only its SHA-256. Times are Unix milliseconds so
-// that comparisons inside SQL behave the same on every database.
+// itself is never stored, only its SHA-256. Remaining, Consumed and Version
+// are its mutable state; everything else is the binding fixed at issue.
+// Times are Unix milliseconds so that comparisons inside SQL behave the same
+// on every database.
 type SAD struct {
 	ID            string `gorm:"primaryKey;size:64"`
 	TokenHash     []byte `gorm:"not null;uniqueIndex"`
@@ -86,7 +88,7 @@ type SAD struct {
 	OriginAt      int64  `gorm:"not null"` // when the signer approved (carried through extensions)
 	ExpiresAt     int64  `gorm:"not null"`
 	RevokedAt     int64  `gorm:"not null"` // 0 while usable
-	MAC           []byte `gorm:"not null"`
+	MAC           []byte `gorm:"not null"` // HSM MAC over the binding (everything but the mutable state)
 	CreatedAt     time.Time
 }
 

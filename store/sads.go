@@ -2,22 +2,21 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 
 	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 )
 
-// SADUpdate is a compare-and-swap on a SAD record: it applies only if the
-// record still has version FromVersion, is not revoked, has not expired at
-// NowMs and its credential is active.
+// SADUpdate is a compare-and-swap on a SAD record's mutable state: it
+// applies only if the record still has version FromVersion, is not revoked,
+// has not expired at NowMs and its credential is active.
 type SADUpdate struct {
 	ID          string
 	FromVersion int64
 	Remaining   int
 	Consumed    string
-	MAC         []byte // MAC over the record at version FromVersion+1
 	NowMs       int64
 }
 
@@ -29,6 +28,7 @@ type AuditFunc func(head AuditHead) (*AuditEntry, error)
 // CreateSAD inserts a SAD record and, if audit is not nil, its audit entry, in
 // one transaction.
 func (s *Store) CreateSAD(ctx context.Context, sad *SAD, audit AuditFunc) error {
+	defer s.lockWrites()()
 	return wrapErr("create sad", s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if err := tx.Create(sad).Error; err != nil {
 			return err
@@ -36,15 +36,24 @@ func (s *Store) CreateSAD(ctx context.Context, sad *SAD, audit AuditFunc) error 
 		if audit == nil {
 			return nil
 		}
-		_, err := appendAudit(tx, audit)
+		_, err := appendAudit(ctx, tx, audit)
 		return err
 	}))
 }
 
 // SADByTokenHash loads a SAD by the SHA-256 of its token.
 func (s *Store) SADByTokenHash(ctx context.Context, tokenHash []byte) (*SAD, error) {
+	// Hand-written scan: this runs on every signature, and gorm's model
+	// reflection costs more than the query itself.
 	var sad SAD
-	if err := s.db.WithContext(ctx).Where("token_hash = ?", tokenHash).Take(&sad).Error; err != nil {
+	err := s.rdb.WithContext(ctx).Raw(`SELECT id, token_hash, credential_id, signer_id, client_id, scal, hash_algorithm, hashes,
+		consumed, num_signatures, remaining, version, origin_at, expires_at, revoked_at, mac FROM sads WHERE token_hash = ?`, tokenHash).
+		Row().Scan(&sad.ID, &sad.TokenHash, &sad.CredentialID, &sad.SignerID, &sad.ClientID, &sad.SCAL, &sad.HashAlgorithm, &sad.Hashes,
+		&sad.Consumed, &sad.NumSignatures, &sad.Remaining, &sad.Version, &sad.OriginAt, &sad.ExpiresAt, &sad.RevokedAt, &sad.MAC)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, wrapErr("sad", ErrNotFound)
+	}
+	if err != nil {
 		return nil, wrapErr("sad", err)
 	}
 	return &sad, nil
@@ -57,20 +66,16 @@ func (s *Store) SADByTokenHash(ctx context.Context, tokenHash []byte) (*SAD, err
 // transaction. applied=false means the SAD changed, expired, was revoked or its
 // credential is no longer active; nothing was written.
 func (s *Store) UpdateSAD(ctx context.Context, u SADUpdate, successor *SAD, audit AuditFunc) (applied bool, err error) {
+	defer s.lockWrites()()
 	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		res := tx.Model(&SAD{}).
-			Where("id = ? AND version = ? AND revoked_at = 0 AND expires_at > ? AND remaining >= 0", u.ID, u.FromVersion, u.NowMs).
-			Where("EXISTS (SELECT 1 FROM credentials c WHERE c.id = sads.credential_id AND c.status = ?)", StatusActive).
-			Updates(map[string]any{
-				"remaining": u.Remaining,
-				"consumed":  u.Consumed,
-				"mac":       u.MAC,
-				"version":   gorm.Expr("version + 1"),
-			})
-		if res.Error != nil {
-			return res.Error
+		n, err := execRaw(ctx, tx, `UPDATE sads SET remaining = ?, consumed = ?, version = version + 1
+			WHERE id = ? AND version = ? AND revoked_at = 0 AND expires_at > ?
+			AND EXISTS (SELECT 1 FROM credentials c WHERE c.id = sads.credential_id AND c.status = ?)`,
+			u.Remaining, u.Consumed, u.ID, u.FromVersion, u.NowMs, StatusActive)
+		if err != nil {
+			return err
 		}
-		if res.RowsAffected != 1 {
+		if n != 1 {
 			return errNotApplied
 		}
 		if successor != nil {
@@ -79,7 +84,7 @@ func (s *Store) UpdateSAD(ctx context.Context, u SADUpdate, successor *SAD, audi
 			}
 		}
 		if audit != nil {
-			if _, err := appendAudit(tx, audit); err != nil {
+			if _, err := appendAudit(ctx, tx, audit); err != nil {
 				return err
 			}
 		}
@@ -96,12 +101,14 @@ var errNotApplied = errors.New("not applied")
 
 // RevokeSAD marks one SAD revoked. It reports whether a usable SAD was revoked.
 func (s *Store) RevokeSAD(ctx context.Context, id string, nowMs int64) (bool, error) {
+	defer s.lockWrites()()
 	res := s.db.WithContext(ctx).Model(&SAD{}).Where("id = ? AND revoked_at = 0", id).Update("revoked_at", nowMs)
 	return res.RowsAffected == 1, wrapErr("revoke sad", res.Error)
 }
 
 // RevokeSADsOf revokes every outstanding SAD of a credential.
 func (s *Store) RevokeSADsOf(ctx context.Context, credentialID string, nowMs int64) error {
+	defer s.lockWrites()()
 	return wrapErr("revoke sads", revokeSADs(s.db.WithContext(ctx), credentialID, nowMs))
 }
 
@@ -112,19 +119,21 @@ func revokeSADs(tx *gorm.DB, credentialID string, nowMs int64) error {
 // DeleteExpiredSADs removes SAD records that expired before beforeMs and
 // returns how many were removed.
 func (s *Store) DeleteExpiredSADs(ctx context.Context, beforeMs int64) (int64, error) {
+	defer s.lockWrites()()
 	res := s.db.WithContext(ctx).Where("expires_at < ?", beforeMs).Delete(&SAD{})
 	return res.RowsAffected, wrapErr("delete expired sads", res.Error)
 }
 
 // CreateChallenge inserts a one-time-code challenge.
 func (s *Store) CreateChallenge(ctx context.Context, c *Challenge) error {
+	defer s.lockWrites()()
 	return wrapErr("create challenge", s.db.WithContext(ctx).Create(c).Error)
 }
 
 // Challenge loads a challenge by ID.
 func (s *Store) Challenge(ctx context.Context, id string) (*Challenge, error) {
 	var c Challenge
-	if err := s.db.WithContext(ctx).Where("id = ?", id).Take(&c).Error; err != nil {
+	if err := s.rdb.WithContext(ctx).Where("id = ?", id).Take(&c).Error; err != nil {
 		return nil, wrapErr("challenge", err)
 	}
 	return &c, nil
@@ -133,6 +142,7 @@ func (s *Store) Challenge(ctx context.Context, id string) (*Challenge, error) {
 // ReserveChallengeAttempt counts one attempt against an unused, unexpired
 // challenge with fewer than maxAttempts attempts, in one statement.
 func (s *Store) ReserveChallengeAttempt(ctx context.Context, id string, maxAttempts int, nowMs int64) (bool, error) {
+	defer s.lockWrites()()
 	res := s.db.WithContext(ctx).Model(&Challenge{}).
 		Where("id = ? AND used_at = 0 AND expires_at > ? AND attempts < ?", id, nowMs, maxAttempts).
 		Update("attempts", gorm.Expr("attempts + 1"))
@@ -141,6 +151,7 @@ func (s *Store) ReserveChallengeAttempt(ctx context.Context, id string, maxAttem
 
 // UseChallenge marks a challenge used; it succeeds at most once.
 func (s *Store) UseChallenge(ctx context.Context, id string, nowMs int64) (bool, error) {
+	defer s.lockWrites()()
 	res := s.db.WithContext(ctx).Model(&Challenge{}).
 		Where("id = ? AND used_at = 0 AND expires_at > ?", id, nowMs).
 		Update("used_at", nowMs)
@@ -149,20 +160,26 @@ func (s *Store) UseChallenge(ctx context.Context, id string, nowMs int64) (bool,
 
 // AppendAudit appends one entry to the audit chain.
 func (s *Store) AppendAudit(ctx context.Context, build AuditFunc) (*AuditEntry, error) {
+	defer s.lockWrites()()
 	var e *AuditEntry
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var err error
-		e, err = appendAudit(tx, build)
+		e, err = appendAudit(ctx, tx, build)
 		return err
 	})
 	return e, wrapErr("append audit", err)
 }
 
 // appendAudit locks the chain head, lets build make the next entry, inserts it
-// and moves the head. Callers run it inside a transaction.
-func appendAudit(tx *gorm.DB, build AuditFunc) (*AuditEntry, error) {
+// and moves the head. Callers run it inside a transaction. The statements go
+// straight to the transaction's connection: this runs twice per signature.
+func appendAudit(ctx context.Context, tx *gorm.DB, build AuditFunc) (*AuditEntry, error) {
+	lock := " FOR UPDATE"
+	if tx.Dialector.Name() == DriverSQLite {
+		lock = "" // the transaction is BEGIN IMMEDIATE: already exclusive
+	}
 	var head AuditHead
-	if err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).Where("id = 1").Take(&head).Error; err != nil {
+	if err := queryRowRaw(ctx, tx, "SELECT id, seq, chain FROM audit_heads WHERE id = 1"+lock).Scan(&head.ID, &head.Seq, &head.Chain); err != nil {
 		return nil, err
 	}
 	e, err := build(head)
@@ -172,14 +189,15 @@ func appendAudit(tx *gorm.DB, build AuditFunc) (*AuditEntry, error) {
 	if e.Seq != head.Seq+1 {
 		return nil, fmt.Errorf("audit entry seq %d does not follow head %d", e.Seq, head.Seq)
 	}
-	if err := tx.Create(e).Error; err != nil {
+	if _, err := execRaw(ctx, tx, `INSERT INTO audit_entries (seq, at, event, outcome, actor, credential_id, client_id, details, chain)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, e.Seq, e.At, e.Event, e.Outcome, e.Actor, e.CredentialID, e.ClientID, e.Details, e.Chain); err != nil {
 		return nil, err
 	}
-	res := tx.Model(&AuditHead{}).Where("id = 1 AND seq = ?", head.Seq).Updates(map[string]any{"seq": e.Seq, "chain": e.Chain})
-	if res.Error != nil {
-		return nil, res.Error
+	n, err := execRaw(ctx, tx, "UPDATE audit_heads SET seq = ?, chain = ? WHERE id = 1 AND seq = ?", e.Seq, e.Chain, head.Seq)
+	if err != nil {
+		return nil, err
 	}
-	if res.RowsAffected != 1 {
+	if n != 1 {
 		return nil, errors.New("audit head moved during append")
 	}
 	return e, nil
@@ -188,7 +206,7 @@ func appendAudit(tx *gorm.DB, build AuditFunc) (*AuditEntry, error) {
 // AuditHeadRow returns the chain head.
 func (s *Store) AuditHeadRow(ctx context.Context) (*AuditHead, error) {
 	var h AuditHead
-	if err := s.db.WithContext(ctx).Where("id = 1").Take(&h).Error; err != nil {
+	if err := s.rdb.WithContext(ctx).Where("id = 1").Take(&h).Error; err != nil {
 		return nil, wrapErr("audit head", err)
 	}
 	return &h, nil
@@ -197,6 +215,6 @@ func (s *Store) AuditHeadRow(ctx context.Context) (*AuditHead, error) {
 // AuditEntries returns up to limit entries with Seq > afterSeq, in Seq order.
 func (s *Store) AuditEntries(ctx context.Context, afterSeq int64, limit int) ([]AuditEntry, error) {
 	var es []AuditEntry
-	err := s.db.WithContext(ctx).Where("seq > ?", afterSeq).Order("seq").Limit(limit).Find(&es).Error
+	err := s.rdb.WithContext(ctx).Where("seq > ?", afterSeq).Order("seq").Limit(limit).Find(&es).Error
 	return es, wrapErr("audit entries", err)
 }

@@ -2,12 +2,14 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-gormigrate/gormigrate/v2"
@@ -58,8 +60,23 @@ func (c Config) Validate() error {
 
 // Store is the gorm-backed repository. Its methods are safe for concurrent use.
 type Store struct {
-	db     *gorm.DB
+	db     *gorm.DB // transactions and writes
+	rdb    *gorm.DB // single-statement reads, with cached prepared statements
 	driver string
+	wmu    sync.Mutex // serialises writers on SQLite; see lockWrites
+}
+
+// lockWrites serialises this process's writers on SQLite, which admits one
+// writer at a time anyway: queueing on a mutex costs microseconds, while
+// contending inside SQLite sleeps in its busy handler for milliseconds.
+// Other processes on the same file still wait in the busy handler. On
+// PostgreSQL writers run concurrently and it does nothing.
+func (s *Store) lockWrites() func() {
+	if s.driver != DriverSQLite {
+		return func() {}
+	}
+	s.wmu.Lock()
+	return s.wmu.Unlock
 }
 
 // Open connects, applies pending migrations and returns the store.
@@ -93,7 +110,6 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		Logger:                 logger.Discard,
 		TranslateError:         true,
 		SkipDefaultTransaction: true,
-		PrepareStmt:            true,
 		NowFunc:                func() time.Time { return time.Now().UTC() },
 	})
 	if err != nil {
@@ -109,7 +125,10 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		_ = sqlDB.Close()
 		return nil, fmt.Errorf("store: connect %s: %w", driver, err)
 	}
-	s := &Store{db: db, driver: driver}
+	// Prepared statements are cached only for single-statement reads: inside a
+	// transaction database/sql would prepare a cached statement again on the
+	// transaction's connection, costing more than it saves.
+	s := &Store{db: db, rdb: db.Session(&gorm.Session{PrepareStmt: true}), driver: driver}
 	if err := s.migrate(ctx); err != nil {
 		_ = sqlDB.Close()
 		return nil, err
@@ -210,4 +229,39 @@ func wrapErr(op string, err error) error {
 	default:
 		return fmt.Errorf("store: %s: %w", op, err)
 	}
+}
+
+// execRaw runs one statement on the connection of tx (a transaction), past
+// gorm's statement processing, and returns the rows affected. Queries are
+// written with '?' placeholders, rewritten as $n for PostgreSQL.
+func execRaw(ctx context.Context, tx *gorm.DB, query string, args ...any) (int64, error) {
+	res, err := tx.Statement.ConnPool.ExecContext(ctx, rebind(tx, query), args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// queryRowRaw is execRaw for a query returning one row.
+func queryRowRaw(ctx context.Context, tx *gorm.DB, query string, args ...any) *sql.Row {
+	return tx.Statement.ConnPool.QueryRowContext(ctx, rebind(tx, query), args...)
+}
+
+// rebind turns '?' placeholders into $1, $2, ... for PostgreSQL. Our queries
+// contain no '?' other than placeholders.
+func rebind(tx *gorm.DB, query string) string {
+	if tx.Dialector.Name() != DriverPostgres {
+		return query
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range query {
+		if r == '?' {
+			n++
+			fmt.Fprintf(&b, "$%d", n)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }

@@ -203,7 +203,7 @@ func TestSADCompareAndSwap(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				ok, err := s.UpdateSAD(ctx, store.SADUpdate{ID: sad.ID, FromVersion: 1, Remaining: 1, Consumed: "10", MAC: []byte("m2"), NowMs: now}, nil, nil)
+				ok, err := s.UpdateSAD(ctx, store.SADUpdate{ID: sad.ID, FromVersion: 1, Remaining: 1, Consumed: "10", NowMs: now}, nil, nil)
 				if err != nil {
 					t.Error(err)
 				}
