@@ -1,0 +1,45 @@
+# The project's entry points. `make test` runs on a fresh Debian/Ubuntu
+# machine: it installs what it needs (as root) or says in one line what is
+# missing, then runs every package's tests with the race detector against a
+# real SoftHSM2 token (created per test binary in a temporary directory) and
+# SQLite, plus PostgreSQL when CSC_TEST_POSTGRES_DSN is set.
+
+GO       ?= go
+PKGS     ?= ./...
+SOFTHSM  := $(firstword $(wildcard /usr/lib/softhsm/libsofthsm2.so /usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so /usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so))
+
+.PHONY: test deps vet bench fuzz
+
+test: deps vet
+	CGO_ENABLED=1 CSC_TEST_REQUIRE_HSM=1 $(GO) test -race -count=1 $(PKGS)
+
+vet: deps
+	CGO_ENABLED=1 $(GO) vet $(PKGS)
+
+# deps installs the system packages the build and tests need: a C compiler
+# for cgo (PKCS#11 and SQLite) and SoftHSM2.
+deps:
+	@command -v $(GO) >/dev/null || { echo "Go is missing: install Go 1.26.8 or later (https://go.dev/dl/)"; exit 1; }
+	@missing=""; \
+	  command -v gcc >/dev/null || missing="$$missing gcc libc6-dev"; \
+	  [ -n "$(SOFTHSM)" ] || missing="$$missing softhsm2"; \
+	  if [ -n "$$missing" ]; then \
+	    if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	      echo "installing:$$missing"; \
+	      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null || exit 1; \
+	    else \
+	      echo "missing:$$missing (run: sudo apt-get install -y$$missing)"; exit 1; \
+	    fi; \
+	  fi
+
+# bench prints the raw PKCS#11 sign rate and the SAM signing path as a ratio
+# of it (see sam/bench_test.go; CSC_BENCH_SECONDS sets seconds per cell).
+bench: deps
+	CGO_ENABLED=1 $(GO) test -run '^$$' -bench SigningCore -benchtime 1x ./sam
+
+# fuzz runs each fuzz target of untrusted-input decoders for FUZZTIME.
+FUZZTIME ?= 20s
+fuzz: deps
+	CGO_ENABLED=1 $(GO) test -run '^$$' -fuzz '^FuzzParseURI$$' -fuzztime $(FUZZTIME) ./hsm
+	CGO_ENABLED=1 $(GO) test -run '^$$' -fuzz '^FuzzParsePSSParams$$' -fuzztime $(FUZZTIME) ./sam
+	CGO_ENABLED=1 $(GO) test -run '^$$' -fuzz '^FuzzDecodeHashes$$' -fuzztime $(FUZZTIME) ./sam
