@@ -77,14 +77,7 @@ func (s *SAM) EnrolTOTP(ctx context.Context, signerID string, seed []byte) error
 	if err != nil {
 		return fmt.Errorf("sam: wrap TOTP seed: %w", err)
 	}
-	id, err := s.newID()
-	if err != nil {
-		return err
-	}
-	if err := s.db.PutFactor(ctx, &store.Factor{ID: id, SignerID: signerID, Kind: store.FactorTOTP, Secret: blob, Status: store.StatusActive}); err != nil {
-		return err
-	}
-	return s.audit(ctx, event{Event: EventFactorSet, Outcome: OutcomeOK, Actor: signerID, Details: map[string]any{"factor": store.FactorTOTP}})
+	return s.putSignerFactor(ctx, signerID, store.FactorTOTP, blob, "")
 }
 
 // SetPhone binds a phone number for out-of-band codes.
@@ -95,14 +88,19 @@ func (s *SAM) SetPhone(ctx context.Context, signerID, phone string) error {
 	if _, err := s.db.Signer(ctx, signerID); err != nil {
 		return err
 	}
+	return s.putSignerFactor(ctx, signerID, store.FactorSMS, nil, phone)
+}
+
+// putSignerFactor stores (or replaces) a signer-wide factor and audits it.
+func (s *SAM) putSignerFactor(ctx context.Context, signerID, kind string, secret []byte, target string) error {
 	id, err := s.newID()
 	if err != nil {
 		return err
 	}
-	if err := s.db.PutFactor(ctx, &store.Factor{ID: id, SignerID: signerID, Kind: store.FactorSMS, Target: phone, Status: store.StatusActive}); err != nil {
+	if err := s.db.PutFactor(ctx, &store.Factor{ID: id, SignerID: signerID, Kind: kind, Secret: secret, Target: target, Status: store.StatusActive}); err != nil {
 		return err
 	}
-	return s.audit(ctx, event{Event: EventFactorSet, Outcome: OutcomeOK, Actor: signerID, Details: map[string]any{"factor": store.FactorSMS}})
+	return s.audit(ctx, event{Event: EventFactorSet, Outcome: OutcomeOK, Actor: signerID, Details: map[string]any{"factor": kind}})
 }
 
 // UnlockFactor clears a lockout; an operator action that is audited.
