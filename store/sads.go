@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
 
 	"gorm.io/gorm"
 )
@@ -28,15 +27,14 @@ type AuditFunc func(head AuditHead) (*AuditEntry, error)
 // CreateSAD inserts a SAD record and, if audit is not nil, its audit entry, in
 // one transaction.
 func (s *Store) CreateSAD(ctx context.Context, sad *SAD, audit AuditFunc) error {
-	defer s.lockWrites()()
-	return wrapErr("create sad", s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if err := tx.Create(sad).Error; err != nil {
+	return wrapErr("create sad", s.writeTx(ctx, func(q querier) error {
+		if err := insertSAD(ctx, q, sad); err != nil {
 			return err
 		}
 		if audit == nil {
 			return nil
 		}
-		_, err := appendAudit(ctx, tx, audit)
+		_, err := appendAudit(ctx, q, audit)
 		return err
 	}))
 }
@@ -66,9 +64,8 @@ func (s *Store) SADByTokenHash(ctx context.Context, tokenHash []byte) (*SAD, err
 // transaction. applied=false means the SAD changed, expired, was revoked or its
 // credential is no longer active; nothing was written.
 func (s *Store) UpdateSAD(ctx context.Context, u SADUpdate, successor *SAD, audit AuditFunc) (applied bool, err error) {
-	defer s.lockWrites()()
-	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		n, err := execRaw(ctx, tx, `UPDATE sads SET remaining = ?, consumed = ?, version = version + 1
+	err = s.writeTx(ctx, func(q querier) error {
+		n, err := q.exec(ctx, `UPDATE sads SET remaining = ?, consumed = ?, version = version + 1
 			WHERE id = ? AND version = ? AND revoked_at = 0 AND expires_at > ?
 			AND EXISTS (SELECT 1 FROM credentials c WHERE c.id = sads.credential_id AND c.status = ?)`,
 			u.Remaining, u.Consumed, u.ID, u.FromVersion, u.NowMs, StatusActive)
@@ -79,22 +76,24 @@ func (s *Store) UpdateSAD(ctx context.Context, u SADUpdate, successor *SAD, audi
 			return errNotApplied
 		}
 		if successor != nil {
-			if err := tx.Create(successor).Error; err != nil {
+			if err := insertSAD(ctx, q, successor); err != nil {
 				return err
 			}
 		}
 		if audit != nil {
-			if _, err := appendAudit(ctx, tx, audit); err != nil {
+			if _, err := appendAudit(ctx, q, audit); err != nil {
 				return err
 			}
 		}
-		applied = true
 		return nil
 	})
 	if errors.Is(err, errNotApplied) {
 		return false, nil
 	}
-	return applied, wrapErr("update sad", err)
+	if err != nil {
+		return false, wrapErr("update sad", err)
+	}
+	return true, nil
 }
 
 var errNotApplied = errors.New("not applied")
@@ -160,47 +159,13 @@ func (s *Store) UseChallenge(ctx context.Context, id string, nowMs int64) (bool,
 
 // AppendAudit appends one entry to the audit chain.
 func (s *Store) AppendAudit(ctx context.Context, build AuditFunc) (*AuditEntry, error) {
-	defer s.lockWrites()()
 	var e *AuditEntry
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.writeTx(ctx, func(q querier) error {
 		var err error
-		e, err = appendAudit(ctx, tx, build)
+		e, err = appendAudit(ctx, q, build)
 		return err
 	})
 	return e, wrapErr("append audit", err)
-}
-
-// appendAudit locks the chain head, lets build make the next entry, inserts it
-// and moves the head. Callers run it inside a transaction. The statements go
-// straight to the transaction's connection: this runs twice per signature.
-func appendAudit(ctx context.Context, tx *gorm.DB, build AuditFunc) (*AuditEntry, error) {
-	lock := " FOR UPDATE"
-	if tx.Dialector.Name() == DriverSQLite {
-		lock = "" // the transaction is BEGIN IMMEDIATE: already exclusive
-	}
-	var head AuditHead
-	if err := queryRowRaw(ctx, tx, "SELECT id, seq, chain FROM audit_heads WHERE id = 1"+lock).Scan(&head.ID, &head.Seq, &head.Chain); err != nil {
-		return nil, err
-	}
-	e, err := build(head)
-	if err != nil {
-		return nil, err
-	}
-	if e.Seq != head.Seq+1 {
-		return nil, fmt.Errorf("audit entry seq %d does not follow head %d", e.Seq, head.Seq)
-	}
-	if _, err := execRaw(ctx, tx, `INSERT INTO audit_entries (seq, at, event, outcome, actor, credential_id, client_id, details, chain)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, e.Seq, e.At, e.Event, e.Outcome, e.Actor, e.CredentialID, e.ClientID, e.Details, e.Chain); err != nil {
-		return nil, err
-	}
-	n, err := execRaw(ctx, tx, "UPDATE audit_heads SET seq = ?, chain = ? WHERE id = 1 AND seq = ?", e.Seq, e.Chain, head.Seq)
-	if err != nil {
-		return nil, err
-	}
-	if n != 1 {
-		return nil, errors.New("audit head moved during append")
-	}
-	return e, nil
 }
 
 // AuditHeadRow returns the chain head.

@@ -63,7 +63,8 @@ type Store struct {
 	db     *gorm.DB // transactions and writes
 	rdb    *gorm.DB // single-statement reads, with cached prepared statements
 	driver string
-	wmu    sync.Mutex // serialises writers on SQLite; see lockWrites
+	wmu    sync.Mutex    // serialises writers on SQLite; see lockWrites
+	writer *sqliteWriter // SQLite only; used under wmu
 }
 
 // lockWrites serialises this process's writers on SQLite, which admits one
@@ -133,6 +134,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		_ = sqlDB.Close()
 		return nil, err
 	}
+	if driver == DriverSQLite {
+		s.writer = &sqliteWriter{db: sqlDB, stmts: make(map[string]*sql.Stmt)}
+	}
 	return s, nil
 }
 
@@ -164,6 +168,11 @@ func (s *Store) Driver() string { return s.driver }
 
 // Close closes the connection pool.
 func (s *Store) Close() error {
+	if s.writer != nil {
+		s.wmu.Lock()
+		s.writer.reset()
+		s.wmu.Unlock()
+	}
 	sqlDB, err := s.db.DB()
 	if err != nil {
 		return err

@@ -310,5 +310,29 @@ func TestAuditAppendIsLinearUnderConcurrency(t *testing.T) {
 		}); err == nil {
 			t.Fatal("out-of-sequence entry accepted")
 		}
+		// A failure after the first statement rolls the whole transaction
+		// back: the SAD swap below applies, the audit entry fails, and the
+		// SAD keeps its old version.
+		seed(t, s)
+		sad := newSAD("sad-rb", time.Now().UnixMilli()+60_000)
+		if err := s.CreateSAD(ctx, sad, nil); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.UpdateSAD(ctx, store.SADUpdate{ID: sad.ID, FromVersion: 1, Remaining: 1, Consumed: "10", NowMs: time.Now().UnixMilli()}, nil,
+			func(store.AuditHead) (*store.AuditEntry, error) { return nil, errors.New("builder failed") }); err == nil {
+			t.Fatal("failing audit builder did not fail the update")
+		}
+		got, err := s.SADByTokenHash(ctx, sad.TokenHash)
+		if err != nil || got.Version != 1 || got.Remaining != 2 {
+			t.Fatalf("SAD after rolled-back update: %+v, %v", got, err)
+		}
+		if es, _ := s.AuditEntries(ctx, 0, 1000); len(es) != n {
+			t.Fatalf("%d entries after failed appends, want %d", len(es), n)
+		}
+		if _, err := s.AppendAudit(ctx, func(h store.AuditHead) (*store.AuditEntry, error) {
+			return &store.AuditEntry{Seq: h.Seq + 1, At: 1, Event: "after", Outcome: "ok", Details: "{}", Chain: []byte{9}}, nil
+		}); err != nil {
+			t.Fatalf("append after a rolled-back transaction: %v", err)
+		}
 	})
 }
