@@ -11,9 +11,15 @@
 //   - A SAD is 256 random bits, returned once and stored only as its SHA-256.
 //     Its record is bound by an HSM MAC to the credential, signer, client,
 //     SCAL, hash algorithm, the exact multiset of authorised hashes (SCAL2) or
-//     a count only (SCAL1), the number of signatures, the remaining count, the
-//     consumption state, its version and its expiry. An edited record is
-//     refused. Each authorised hash occurrence can be consumed once.
+//     a count only (SCAL1), the number of signatures and its expiry; a record
+//     whose binding was edited is refused, and so is one whose state
+//     (remaining count, consumed hashes) lies outside its binding. Each
+//     authorised hash occurrence can be consumed once.
+//   - The state itself carries no MAC, on purpose: whoever can write the
+//     database can always put back an earlier row with its genuine MAC, so a
+//     MAC over the state would cost an HSM call per signature and stop
+//     nothing. Such a rollback shows in the audit log, which records every
+//     consumption in the HMAC chain.
 //   - Consumption is one conditional UPDATE (compare-and-swap on the
 //     record's version that also re-checks expiry, revocation and the
 //     credential's status), so concurrent or replayed requests on any number of
@@ -54,9 +60,10 @@
 //
 // A SAM is safe for concurrent use by any number of goroutines and any number
 // of server nodes sharing one database: it keeps no security state in memory.
-// The only in-process state is a cache of key-blob MAC inputs already
-// verified, keyed by a digest of the whole input, so a changed blob, owner or
-// public key is verified again. Check-and-update steps are single statements
-// in package store; a request that loses a compare-and-swap to a concurrent
+// The only in-process state is a bounded set of (MAC input, MAC) digests that
+// this SAM computed or verified with the HSM (key-blob bindings, SAD
+// bindings), so re-reading an unchanged record skips the HSM; any change to
+// the record changes the digest and sends the check to the HSM.
+// Check-and-update steps are single statements in package store; a request that loses a compare-and-swap to a concurrent
 // request re-reads the SAD and re-checks everything.
 package sam
