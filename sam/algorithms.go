@@ -165,14 +165,7 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-var (
-	asn1OIDMGF1 = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 8}
-	hashByASN1  = map[string]crypto.Hash{
-		"2.16.840.1.101.3.4.2.1": crypto.SHA256,
-		"2.16.840.1.101.3.4.2.2": crypto.SHA384,
-		"2.16.840.1.101.3.4.2.3": crypto.SHA512,
-	}
-)
+var asn1OIDMGF1 = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 8}
 
 // ParsePSSParams decodes a DER RSASSA-PSS-params structure (RFC 4055). The
 // defaults of that structure name SHA-1, which we refuse, so in practice the
@@ -256,7 +249,7 @@ func readHashAlgorithm(s *cryptobyte.String) (crypto.Hash, error) {
 			return 0, errors.New("unexpected hash parameters")
 		}
 	}
-	h, ok := hashByASN1[oid.String()]
+	h, ok := hashByOID[oid.String()]
 	if !ok {
 		return 0, fmt.Errorf("hash %s not accepted", oid)
 	}

@@ -119,8 +119,9 @@ func (s *SAM) UnlockFactor(ctx context.Context, signerID, credentialID, kind, ac
 // attempt is one verification of one factor: the attempt is counted before the
 // check (fail closed), and released only on success.
 type attempt struct {
-	factor *store.Factor
-	locked bool
+	factor   *store.Factor
+	locked   bool
+	failures int // counted attempts including this one, as the reservation left them
 }
 
 // reserve counts an attempt; locked reports a factor at its failure limit.
@@ -128,16 +129,17 @@ func (s *SAM) reserve(ctx context.Context, f *store.Factor) (attempt, error) {
 	if f.Status != store.StatusActive {
 		return attempt{factor: f, locked: true}, nil
 	}
-	_, ok, err := s.db.ReserveAttempt(ctx, f.ID, s.cfg.MaxFailures)
+	n, ok, err := s.db.ReserveAttempt(ctx, f.ID, s.cfg.MaxFailures)
 	if err != nil {
 		return attempt{}, internal(err)
 	}
-	return attempt{factor: f, locked: !ok}, nil
+	return attempt{factor: f, locked: !ok, failures: n}, nil
 }
 
-// finish records the outcome of a reserved attempt. On a failure that reaches
-// the limit the factor is locked and, for a credential PIN, the credential's
-// outstanding SADs are revoked.
+// finish records the outcome of a reserved attempt. A failed attempt stays
+// counted; the one whose reservation reached the limit (there is exactly one)
+// audits the lockout and, for a credential PIN, revokes the credential's
+// outstanding SADs.
 func (s *SAM) finish(ctx context.Context, a attempt, success bool, credentialID string) error {
 	ev := event{Event: EventFactorSuccess, Outcome: OutcomeOK, Actor: a.factor.SignerID, CredentialID: credentialID,
 		Details: map[string]any{"factor": a.factor.Kind}}
@@ -150,15 +152,11 @@ func (s *SAM) finish(ctx context.Context, a attempt, success bool, credentialID 
 		return s.audit(ctx, ev)
 	}
 	ev.Event, ev.Outcome = EventFactorFailure, OutcomeFail
-	f, err := s.db.Factor(ctx, a.factor.SignerID, a.factor.CredentialID, a.factor.Kind)
-	if err != nil {
-		return internal(err)
-	}
-	ev.Details["failures"] = f.Failures
+	ev.Details["failures"] = a.failures
 	if err := s.audit(ctx, ev); err != nil {
 		return internal(err)
 	}
-	if f.Failures >= s.cfg.MaxFailures {
+	if a.failures >= s.cfg.MaxFailures {
 		if credentialID != "" {
 			if err := s.db.RevokeSADsOf(ctx, credentialID, s.now().UnixMilli()); err != nil {
 				return internal(err)

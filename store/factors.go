@@ -2,6 +2,9 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"errors"
+	"time"
 
 	"gorm.io/gorm"
 )
@@ -43,21 +46,22 @@ func (s *Store) Factor(ctx context.Context, signerID, credentialID, kind string)
 // than maxFailures counted attempts. A successful verification then calls
 // ResetFailures; a failed one leaves the attempt counted. A crash between the
 // two therefore counts as a failure (fail closed). It returns the number of
-// counted attempts after this one, and ok=false when the factor is locked or
-// not active.
+// counted attempts after this one, or ok=false (and no count) when the factor
+// is locked or not active.
 func (s *Store) ReserveAttempt(ctx context.Context, factorID string, maxFailures int) (count int, ok bool, err error) {
 	defer s.lockWrites()()
-	res := s.db.WithContext(ctx).Model(&Factor{}).
-		Where("id = ? AND status = ? AND failures < ?", factorID, StatusActive, maxFailures).
-		Update("failures", gorm.Expr("failures + 1"))
-	if res.Error != nil {
-		return 0, false, wrapErr("reserve attempt", res.Error)
-	}
-	var f Factor
-	if err := s.db.WithContext(ctx).Select("failures").Where("id = ?", factorID).Take(&f).Error; err != nil {
+	// RETURNING gives the count this very attempt produced, so exactly one
+	// attempt sees the limit reached, even with concurrent attempts.
+	err = s.db.WithContext(ctx).Raw(`UPDATE factors SET failures = failures + 1, updated_at = ?
+		WHERE id = ? AND status = ? AND failures < ? RETURNING failures`,
+		time.Now().UTC(), factorID, StatusActive, maxFailures).Row().Scan(&count)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return 0, false, nil
+	case err != nil:
 		return 0, false, wrapErr("reserve attempt", err)
 	}
-	return f.Failures, res.RowsAffected == 1, nil
+	return count, true, nil
 }
 
 // ResetFailures clears the failure counter after a successful verification.

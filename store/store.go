@@ -240,22 +240,6 @@ func wrapErr(op string, err error) error {
 	}
 }
 
-// execRaw runs one statement on the connection of tx (a transaction), past
-// gorm's statement processing, and returns the rows affected. Queries are
-// written with '?' placeholders, rewritten as $n for PostgreSQL.
-func execRaw(ctx context.Context, tx *gorm.DB, query string, args ...any) (int64, error) {
-	res, err := tx.Statement.ConnPool.ExecContext(ctx, rebind(tx, query), args...)
-	if err != nil {
-		return 0, err
-	}
-	return res.RowsAffected()
-}
-
-// queryRowRaw is execRaw for a query returning one row.
-func queryRowRaw(ctx context.Context, tx *gorm.DB, query string, args ...any) *sql.Row {
-	return tx.Statement.ConnPool.QueryRowContext(ctx, rebind(tx, query), args...)
-}
-
 // rebind turns '?' placeholders into $1, $2, ... for PostgreSQL. Our queries
 // contain no '?' other than placeholders.
 func rebind(tx *gorm.DB, query string) string {

@@ -115,8 +115,8 @@ func TestFactorLockoutAndTOTPStep(t *testing.T) {
 				t.Fatalf("attempt %d: n=%d ok=%v err=%v", i, n, ok, err)
 			}
 		}
-		if _, ok, _ := s.ReserveAttempt(ctx, f.ID, 3); ok {
-			t.Fatal("fourth attempt allowed with limit 3")
+		if n, ok, err := s.ReserveAttempt(ctx, f.ID, 3); ok || err != nil {
+			t.Fatalf("fourth attempt with limit 3: n=%d ok=%v err=%v", n, ok, err)
 		}
 		if err := s.UnlockFactor(ctx, f.ID); err != nil {
 			t.Fatal(err)

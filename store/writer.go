@@ -33,14 +33,21 @@ func (s *Store) writeTx(ctx context.Context, fn func(q querier) error) error {
 	})
 }
 
+// gormQuerier sends statements straight to the connection of a gorm
+// transaction, past gorm's statement processing (this is the signing path),
+// with placeholders rewritten for PostgreSQL.
 type gormQuerier struct{ tx *gorm.DB }
 
 func (g gormQuerier) exec(ctx context.Context, query string, args ...any) (int64, error) {
-	return execRaw(ctx, g.tx, query, args...)
+	res, err := g.tx.Statement.ConnPool.ExecContext(ctx, rebind(g.tx, query), args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
 }
 
 func (g gormQuerier) scan(ctx context.Context, query string, args []any, dest ...any) error {
-	return queryRowRaw(ctx, g.tx, query, args...).Scan(dest...)
+	return g.tx.Statement.ConnPool.QueryRowContext(ctx, rebind(g.tx, query), args...).Scan(dest...)
 }
 
 func (g gormQuerier) lockClause() string { return " FOR UPDATE" }
