@@ -19,6 +19,7 @@ const (
 // Signer is a natural person who owns credentials.
 type Signer struct {
 	ID        string `gorm:"primaryKey;size:64"`
+	Username  string `gorm:"size:128;uniqueIndex"` // login name for auth/login and the signer pages
 	Name      string `gorm:"size:256;not null"`
 	GivenName string `gorm:"size:128"`
 	Surname   string `gorm:"size:128"`

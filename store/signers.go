@@ -9,8 +9,12 @@ import (
 	"gorm.io/gorm"
 )
 
-// CreateSigner inserts a signer.
+// CreateSigner inserts a signer. A signer without a username gets its ID as
+// username; usernames are unique.
 func (s *Store) CreateSigner(ctx context.Context, sg *Signer) error {
+	if sg.Username == "" {
+		sg.Username = sg.ID
+	}
 	defer s.lockWrites()()
 	return wrapErr("create signer", s.db.WithContext(ctx).Create(sg).Error)
 }
@@ -75,5 +79,81 @@ func (s *Store) SetCredentialStatus(ctx context.Context, id, status string, nowM
 			return nil
 		}
 		return revokeSADs(tx, id, nowMs)
+	}))
+}
+
+// SignerByUsername loads a signer by login name.
+func (s *Store) SignerByUsername(ctx context.Context, username string) (*Signer, error) {
+	var sg Signer
+	if err := s.rdb.WithContext(ctx).Where("username = ?", username).Take(&sg).Error; err != nil {
+		return nil, wrapErr("signer by username", err)
+	}
+	return &sg, nil
+}
+
+// Signers lists every signer, by username.
+func (s *Store) Signers(ctx context.Context) ([]Signer, error) {
+	var sgs []Signer
+	err := s.rdb.WithContext(ctx).Order("username, id").Find(&sgs).Error
+	return sgs, wrapErr("signers", err)
+}
+
+// SetSignerStatus changes a signer's status. Unless the new status is active
+// it also revokes, in the same transaction, the signer's service tokens and
+// the outstanding SADs of all its credentials.
+func (s *Store) SetSignerStatus(ctx context.Context, id, status string, nowMs int64) error {
+	defer s.lockWrites()()
+	return wrapErr("set signer status", s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		res := tx.Model(&Signer{}).Where("id = ?", id).Update("status", status)
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return ErrNotFound
+		}
+		if status == StatusActive {
+			return nil
+		}
+		if err := tx.Model(&Token{}).Where("signer_id = ? AND revoked_at = 0", id).Update("revoked_at", nowMs).Error; err != nil {
+			return err
+		}
+		return tx.Model(&SAD{}).Where("signer_id = ? AND revoked_at = 0", id).Update("revoked_at", nowMs).Error
+	}))
+}
+
+// SetCredentialCertificates stores a credential's certificate chain (DER,
+// leaf first, concatenated) and its status in one statement.
+func (s *Store) SetCredentialCertificates(ctx context.Context, id string, certs []byte, status string) error {
+	defer s.lockWrites()()
+	res := s.db.WithContext(ctx).Model(&Credential{}).Where("id = ?", id).
+		Updates(map[string]any{"certificates": certs, "status": status})
+	if res.Error == nil && res.RowsAffected == 0 {
+		return wrapErr("set credential certificates", ErrNotFound)
+	}
+	return wrapErr("set credential certificates", res.Error)
+}
+
+// DeleteCredential removes a credential, its PIN and its SADs in one
+// transaction. Audit entries that name it stay.
+func (s *Store) DeleteCredential(ctx context.Context, id string) error {
+	defer s.lockWrites()()
+	return wrapErr("delete credential", s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Where("credential_id = ?", id).Delete(&SAD{}).Error; err != nil {
+			return err
+		}
+		if err := tx.Where("credential_id = ?", id).Delete(&Factor{}).Error; err != nil {
+			return err
+		}
+		if err := tx.Where("credential_id = ?", id).Delete(&Challenge{}).Error; err != nil {
+			return err
+		}
+		res := tx.Where("id = ?", id).Delete(&Credential{})
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return ErrNotFound
+		}
+		return nil
 	}))
 }

@@ -224,6 +224,51 @@ func migrations() []*gormigrate.Migration {
 				return tx.Migrator().DropTable(&AuditHead{}, &AuditEntry{}, &Challenge{}, &SAD{}, &Factor{}, &Credential{}, &Signer{})
 			},
 		},
+		{
+			// Login names, service tokens and the development CA.
+			ID: "2026112202_api",
+			Migrate: func(tx *gorm.DB) error {
+				type Signer struct {
+					ID       string `gorm:"primaryKey;size:64"`
+					Username string `gorm:"size:128;uniqueIndex"`
+				}
+				type Token struct {
+					ID        string `gorm:"primaryKey;size:64"`
+					Hash      []byte `gorm:"not null;uniqueIndex"`
+					Kind      string `gorm:"size:16;not null"`
+					FamilyID  string `gorm:"size:64;not null;index"`
+					SignerID  string `gorm:"size:64;not null;index"`
+					ClientID  string `gorm:"size:128;not null"`
+					Scope     string `gorm:"size:64;not null"`
+					ExpiresAt int64  `gorm:"not null"`
+					UsedAt    int64  `gorm:"not null"`
+					RevokedAt int64  `gorm:"not null"`
+					CreatedAt time.Time
+				}
+				type Authority struct {
+					ID           string `gorm:"primaryKey;size:64"`
+					KeyAlgorithm string `gorm:"size:16;not null"`
+					KeyBlob      []byte `gorm:"not null"`
+					KeyMAC       []byte `gorm:"not null"`
+					PublicKey    []byte `gorm:"not null"`
+					Certificate  []byte `gorm:"not null"`
+					CreatedAt    time.Time
+				}
+				if err := tx.AutoMigrate(&Signer{}); err != nil {
+					return err
+				}
+				if err := tx.Exec("UPDATE signers SET username = id WHERE username IS NULL").Error; err != nil {
+					return err
+				}
+				return tx.AutoMigrate(&Token{}, &Authority{})
+			},
+			Rollback: func(tx *gorm.DB) error {
+				if err := tx.Migrator().DropTable("tokens", "authorities"); err != nil {
+					return err
+				}
+				return tx.Migrator().DropColumn(&Signer{}, "username")
+			},
+		},
 	}
 }
 
