@@ -39,6 +39,10 @@ type Config struct {
 	HSM     HSM          `yaml:"hsm"`
 	Store   store.Config `yaml:"store"`
 	SAM     sam.Config   `yaml:"sam"`
+	Server  Server       `yaml:"server"`
+	Service Service      `yaml:"service"`
+	Login   Login        `yaml:"login"`
+	CA      CA           `yaml:"ca"`
 }
 
 // HSM configures the PKCS#11 token.
@@ -96,6 +100,7 @@ func Decode(r io.Reader, baseDir string) (*Config, error) {
 		return nil, errors.New("more than one YAML document")
 	}
 	c.resolvePaths(baseDir)
+	c.applyDefaults()
 	if dsn := os.Getenv(EnvStoreDSN); dsn != "" {
 		c.Store.DSN = dsn
 	}
@@ -118,6 +123,8 @@ func (c *Config) resolvePaths(base string) {
 	c.DataDir = abs(c.DataDir)
 	c.HSM.PINFile = abs(c.HSM.PINFile)
 	c.HSM.SOPINFile = abs(c.HSM.SOPINFile)
+	c.Server.TLSCert = abs(c.Server.TLSCert)
+	c.Server.TLSKey = abs(c.Server.TLSKey)
 	if (c.Store.Driver == "" || c.Store.Driver == store.DriverSQLite) && c.Store.DSN != "" && !filepath.IsAbs(c.Store.DSN) {
 		if c.DataDir != "" {
 			c.Store.DSN = filepath.Join(c.DataDir, c.Store.DSN)
@@ -190,6 +197,9 @@ func (c *Config) Validate() error {
 		}
 	}
 	if err := c.Store.Validate(); err != nil {
+		return err
+	}
+	if err := c.validateServer(); err != nil {
 		return err
 	}
 	return c.SAM.Validate()

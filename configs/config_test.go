@@ -39,7 +39,7 @@ func TestDevDefaultsResolveRelativePaths(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	abs, _ := filepath.Abs("../data/rssp.db")
+	abs, _ := filepath.Abs("../var/rssp.db")
 	if c.Store.DSN != abs || c.HSMConfig().SOPIN != "5678" || !c.HSM.CreateToken {
 		t.Fatalf("dsn %q, create %v", c.Store.DSN, c.HSM.CreateToken)
 	}
