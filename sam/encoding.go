@@ -27,6 +27,7 @@ const (
 	domainKeyBlob   = "rssp/key-blob/v1"
 	domainSAD       = "rssp/sad/v1"
 	domainPIN       = "rssp/pin/v1"
+	domainPassword  = "rssp/password/v1"
 	domainChallenge = "rssp/otp-challenge/v1"
 	domainAudit     = "rssp/audit/v1"
 )

@@ -8,6 +8,7 @@ type Error struct {
 	Code        string
 	Description string
 	cause       error
+	parent      *Error // a more specific refusal also matches its general one
 }
 
 func (e *Error) Error() string {
@@ -24,12 +25,18 @@ func (e *Error) Unwrap() error { return e.cause }
 // errors.Is(err, ErrSADExpired) works on errors carrying a cause.
 func (e *Error) Is(target error) bool {
 	t, ok := target.(*Error)
-	return ok && t.Code == e.Code && t.Description == e.Description
+	if !ok {
+		return false
+	}
+	if t.Code == e.Code && t.Description == e.Description {
+		return true
+	}
+	return e.parent != nil && e.parent.Is(target)
 }
 
 // with returns a copy of e carrying cause.
 func (e *Error) with(cause error) *Error {
-	return &Error{Code: e.Code, Description: e.Description, cause: cause}
+	return &Error{Code: e.Code, Description: e.Description, cause: cause, parent: e.parent}
 }
 
 // Refusals. The descriptions follow the CSC API tables where one exists.
@@ -55,6 +62,18 @@ var (
 	ErrChallenge          = &Error{Code: "invalid_request", Description: "Invalid or expired challenge"}
 	ErrNoSender           = &Error{Code: "invalid_request", Description: "No out-of-band channel is configured for this signer"}
 	ErrInternal           = &Error{Code: "server_error", Description: "Internal error"}
+	ErrLoginFailed        = &Error{Code: "authentication_error", Description: "An error occurred during authentication process"}
+	ErrInvalidPassword    = &Error{Code: "invalid_request", Description: "Invalid password"}
+
+	// Which factor failed or is locked. They also match ErrAuthentication and
+	// ErrCredentialLocked, so a caller that must not tell them apart (CSC v2
+	// answers invalid_authentication_data) can test for the general error.
+	// Every factor given is checked and counted before any of these is
+	// returned, so the distinction costs an attacker attempts like any other.
+	ErrPINInvalid = &Error{Code: "invalid_pin", Description: "The PIN is invalid", parent: ErrAuthentication}
+	ErrOTPInvalid = &Error{Code: "invalid_otp", Description: "The OTP is invalid", parent: ErrAuthentication}
+	ErrPINLocked  = &Error{Code: "invalid_request", Description: "PIN locked", parent: ErrCredentialLocked}
+	ErrOTPLocked  = &Error{Code: "invalid_request", Description: "OTP locked", parent: ErrCredentialLocked}
 )
 
 // internal wraps an unexpected failure as server_error; the cause stays out of

@@ -128,7 +128,7 @@ func (s *SAM) verifyFactors(ctx context.Context, cred *store.Credential, req Aut
 		return err
 	}
 	if pinA.locked {
-		return ErrCredentialLocked
+		return ErrPINLocked
 	}
 	var otpA attempt
 	if otpF != nil {
@@ -136,7 +136,7 @@ func (s *SAM) verifyFactors(ctx context.Context, cred *store.Credential, req Aut
 			return err
 		}
 		if otpA.locked {
-			return ErrCredentialLocked
+			return ErrOTPLocked
 		}
 	}
 
@@ -163,8 +163,11 @@ func (s *SAM) verifyFactors(ctx context.Context, cred *store.Credential, req Aut
 			return err
 		}
 	}
-	if !pinOK || !otpOK {
-		return ErrAuthentication
+	if !pinOK {
+		return ErrPINInvalid
+	}
+	if !otpOK {
+		return ErrOTPInvalid
 	}
 	return nil
 }

@@ -198,6 +198,9 @@ type SAM struct {
 	sender CodeSender
 	argon  *argon2id.Params
 
+	dummyOnce sync.Once // dummyHash: spent on logins of unknown users
+	dummyHash string
+
 	// authentic remembers (MAC input, MAC) pairs that this SAM computed or
 	// verified with the HSM, so reading back a record it just wrote, or a key
 	// blob it already checked, needs no second HSM call. Any change to the

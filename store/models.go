@@ -11,9 +11,10 @@ const (
 
 // Factor kinds.
 const (
-	FactorPIN  = "pin"
-	FactorTOTP = "totp"
-	FactorSMS  = "sms"
+	FactorPIN      = "pin"
+	FactorTOTP     = "totp"
+	FactorSMS      = "sms"
+	FactorPassword = "password" // login password of a signer (auth/login, signer pages)
 )
 
 // Signer is a natural person who owns credentials.
