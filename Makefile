@@ -8,7 +8,7 @@ GO       ?= go
 PKGS     ?= ./...
 SOFTHSM  := $(firstword $(wildcard /usr/lib/softhsm/libsofthsm2.so /usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so /usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so))
 
-.PHONY: test deps vet bench fuzz
+.PHONY: test deps vet bench fuzz run build bench-http
 
 test: deps vet
 	CGO_ENABLED=1 CSC_TEST_REQUIRE_HSM=1 $(GO) test -race -count=1 $(PKGS)
@@ -32,6 +32,24 @@ deps:
 	    fi; \
 	  fi
 
+# run is the quick start: a SoftHSM2 token, master keys, a development CA and
+# a SQLite database under ./var (created on the first run, kept afterwards),
+# a demo signer written to ./var/demo.json, then the server on
+# https://127.0.0.1:8443 until Ctrl-C.
+CONFIG ?= configs/cscd.yaml
+run: deps build
+	@./bin/cscctl -config $(CONFIG) demo -out var/demo.json
+	@./bin/cscd -config $(CONFIG)
+
+build: deps
+	CGO_ENABLED=1 $(GO) build -o bin/ ./cmd/...
+
+# bench-http measures signHash over HTTPS against a running `make run` server
+# (start it first in another terminal), with the raw PKCS#11 rate of the same
+# token in the same run.
+bench-http: build
+	./bin/cscbench -config $(CONFIG)
+
 # bench prints the raw PKCS#11 sign rate and the SAM signing path as a ratio
 # of it (see sam/bench_test.go; CSC_BENCH_SECONDS sets seconds per cell).
 bench: deps
@@ -43,3 +61,5 @@ fuzz: deps
 	CGO_ENABLED=1 $(GO) test -run '^$$' -fuzz '^FuzzParseURI$$' -fuzztime $(FUZZTIME) ./hsm
 	CGO_ENABLED=1 $(GO) test -run '^$$' -fuzz '^FuzzParsePSSParams$$' -fuzztime $(FUZZTIME) ./sam
 	CGO_ENABLED=1 $(GO) test -run '^$$' -fuzz '^FuzzDecodeHashes$$' -fuzztime $(FUZZTIME) ./sam
+	CGO_ENABLED=1 $(GO) test -run '^$$' -fuzz '^FuzzRequestBodies$$' -fuzztime $(FUZZTIME) ./api
+	CGO_ENABLED=1 $(GO) test -run '^$$' -fuzz '^FuzzBase64Hashes$$' -fuzztime $(FUZZTIME) ./api

@@ -574,3 +574,27 @@ func (h *HSM) lastUser() bool {
 	defer modulesMu.Unlock()
 	return h.mod.refs == 1
 }
+
+// PoolStats reports the size of the signing session pool and how many of its
+// sessions are checked out right now.
+func (h *HSM) PoolStats() (size, inUse int) {
+	inUse = h.poolSize - len(h.pool)
+	if inUse < 0 {
+		inUse = 0
+	}
+	return h.poolSize, inUse
+}
+
+// Ping checks that the token answers on a pooled, logged-in session.
+func (h *HSM) Ping(ctx context.Context) error {
+	return h.withSession(ctx, func(s pkcs11.SessionHandle) error {
+		info, err := h.ctx.GetSessionInfo(s)
+		if err != nil {
+			return err
+		}
+		if info.State != pkcs11.CKS_RW_USER_FUNCTIONS && info.State != pkcs11.CKS_RO_USER_FUNCTIONS {
+			return errors.New("hsm: session is not logged in")
+		}
+		return nil
+	})
+}

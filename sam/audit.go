@@ -25,6 +25,15 @@ const (
 	EventSADRevoked        = "sad.revoked"
 	EventSignBegin         = "sign.begin" // SAD consumed; written before the key is used
 	EventSignEnd           = "sign.end"   // one result per hash; written after the key was used
+	EventCAKeyGenerated    = "ca.key.generated"
+	EventCertIssueBegin    = "cert.issue.begin" // written before the CA key signs a certificate
+	EventCertIssued        = "cert.issued"      // written after; outcome and certificate digest
+	EventCSRBegin          = "csr.begin"        // written before a credential key signs a CSR
+	EventCSRCreated        = "csr.created"      // written after
+	EventCertificateSet    = "credential.certificate"
+	EventCredentialDeleted = "credential.deleted"
+	EventSignerCreated     = "signer.created"
+	EventSignerStatus      = "signer.status"
 	OutcomeOK              = "ok"
 	OutcomeFail            = "fail"
 	auditVerifyPageEntries = 500

@@ -27,6 +27,9 @@ type NewCredential struct {
 	AuthMode     string // explicit or oauth2code (default oauth2code)
 	Description  string
 	Certificates [][]byte // optional DER chain, leaf first
+	// Disabled creates the credential disabled, for a key that has no
+	// certificate yet: IssueDevCertificate or ImportCertificate activates it.
+	Disabled bool
 }
 
 // CreateCredential generates a key pair inside the HSM, keeps the private key
@@ -77,8 +80,12 @@ func (s *SAM) CreateCredential(ctx context.Context, req NewCredential) (*store.C
 	for _, c := range req.Certificates {
 		certs = append(certs, c...)
 	}
+	status := store.StatusActive
+	if req.Disabled {
+		status = store.StatusDisabled
+	}
 	cred := &store.Credential{
-		ID: id, SignerID: sg.ID, Status: store.StatusActive, Description: req.Description,
+		ID: id, SignerID: sg.ID, Status: status, Description: req.Description,
 		KeyAlgorithm: string(req.Algorithm), KeyBlob: blob, PublicKey: pubDER, Certificates: certs,
 		SignAlgorithms: DefaultSignAlgorithms(req.Algorithm), SCAL: req.SCAL, Multisign: req.Multisign, AuthMode: req.AuthMode,
 	}

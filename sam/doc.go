@@ -34,6 +34,15 @@
 //     before the blob is unwrapped, so moving a blob to another credential
 //     fails. Every signature is verified with the standard library before it
 //     is returned.
+//   - The development CA key is generated in the HSM and stored only wrapped,
+//     like a signer key; an HSM MAC binds its blob, public key and
+//     certificate to the CA row and is checked before every use. The CA
+//     certifies, and a CSR is signed by, a credential key only after that
+//     credential's blob MAC verifies; every such key use is audited before
+//     and after. An imported certificate must carry the credential's key,
+//     allow digitalSignature and contentCommitment, and chain leaf first.
+//     [SAM.CheckCredentialKeys] finds a certificate or key blob moved by a
+//     database edit, so the server can refuse to start.
 //   - PINs are stored as argon2id over an HSM HMAC of the PIN, so a stolen
 //     database alone cannot be brute-forced. TOTP seeds are stored wrapped and
 //     the TOTP HMAC is computed inside the HSM; each time step is accepted

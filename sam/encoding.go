@@ -30,4 +30,5 @@ const (
 	domainPassword  = "rssp/password/v1"
 	domainChallenge = "rssp/otp-challenge/v1"
 	domainAudit     = "rssp/audit/v1"
+	domainAuthority = "rssp/authority-key/v1"
 )

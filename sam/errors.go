@@ -34,6 +34,9 @@ func (e *Error) Is(target error) bool {
 	return e.parent != nil && e.parent.Is(target)
 }
 
+// With returns a copy of e carrying cause, which is for logs only.
+func (e *Error) With(cause error) *Error { return e.with(cause) }
+
 // with returns a copy of e carrying cause.
 func (e *Error) with(cause error) *Error {
 	return &Error{Code: e.Code, Description: e.Description, cause: cause, parent: e.parent}
@@ -48,11 +51,11 @@ var (
 	ErrSADCountExceeded   = &Error{Code: "invalid_request", Description: "More hashes than the SAD still authorizes"}
 	ErrHashNotAuthorized  = &Error{Code: "invalid_request", Description: "Hash is not authorized by the SAD."}
 	ErrCredentialInvalid  = &Error{Code: "invalid_request", Description: "Invalid parameter credentialID"}
-	ErrCredentialDisabled = &Error{Code: "invalid_request", Description: "Credential is not active"}
+	ErrCredentialDisabled = &Error{Code: "invalid_request", Description: "The credential identified by credentialID is disabled"}
 	ErrCredentialLocked   = &Error{Code: "invalid_request", Description: "Credential locked"}
 	ErrAuthentication     = &Error{Code: "invalid_authentication_data", Description: "The authentication data is invalid"}
 	ErrInvalidPINFormat   = &Error{Code: "invalid_request", Description: "Invalid parameter PIN"}
-	ErrNumSignatures      = &Error{Code: "invalid_request", Description: "Invalid parameter numSignatures"}
+	ErrNumSignatures      = &Error{Code: "invalid_request", Description: "Invalid value for parameter numSignatures"}
 	ErrTooManySignatures  = &Error{Code: "invalid_request", Description: "Numbers of signatures is too high"}
 	ErrHashesMissing      = &Error{Code: "invalid_request", Description: "Missing (or invalid type) array parameter hashes"}
 	ErrHashAlgorithm      = &Error{Code: "invalid_request", Description: "Invalid parameter hashAlgorithmOID"}

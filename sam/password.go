@@ -49,19 +49,19 @@ func (s *SAM) pepperPassword(ctx context.Context, signerID, password string) (st
 	return base64.RawStdEncoding.EncodeToString(mac), nil
 }
 
-// signerLookup is the part of the store that resolves login names.
-type signerLookup interface {
+// SignerLookup is the part of the store that resolves login names.
+type SignerLookup interface {
 	SignerByUsername(ctx context.Context, username string) (*store.Signer, error)
 }
 
-var _ signerLookup = (*store.Store)(nil)
+var _ SignerLookup = (*store.Store)(nil)
 
 // CheckPassword authenticates a signer by username and password and returns
 // the signer's ID. Every refusal is the same ErrLoginFailed (unknown user,
 // wrong password, locked or disabled signer), and an unknown username costs
 // the same argon2id work as a known one, so neither the answer nor its timing
 // tells which usernames exist.
-func (s *SAM) CheckPassword(ctx context.Context, users signerLookup, username, password string) (string, error) {
+func (s *SAM) CheckPassword(ctx context.Context, users SignerLookup, username, password string) (string, error) {
 	if username == "" || len(username) > 128 || len(password) > maxPasswordLen*4 {
 		return "", ErrLoginFailed
 	}

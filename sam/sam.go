@@ -158,6 +158,7 @@ type Store interface {
 	factorStore
 	sadStore
 	auditStore
+	adminStore
 }
 
 var _ Store = (*store.Store)(nil)

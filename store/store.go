@@ -303,3 +303,12 @@ func rebind(tx *gorm.DB, query string) string {
 	}
 	return b.String()
 }
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return err
+	}
+	return sqlDB.PingContext(ctx)
+}

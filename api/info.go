@@ -1,0 +1,79 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+	"github.com/openrssp/rssp/sam"
+)
+
+// Specification versions reported by info.
+const (
+	specsV1 = "1.0.4.0"
+	specsV2 = "2.0.0.2"
+)
+
+type infoV1 struct {
+	Specs       string   `json:"specs"`
+	Name        string   `json:"name"`
+	Logo        string   `json:"logo"`
+	Region      string   `json:"region"`
+	Lang        string   `json:"lang"`
+	Description string   `json:"description"`
+	AuthType    []string `json:"authType"`
+	Methods     []string `json:"methods"`
+}
+
+type infoV2 struct {
+	infoV1
+	AsynchronousOperationMode bool             `json:"asynchronousOperationMode"`
+	ValidationInfo            bool             `json:"validationInfo"`
+	SignAlgorithms            signAlgorithms   `json:"signAlgorithms"`
+	SignatureFormats          signatureFormats `json:"signature_formats"`
+	ConformanceLevels         []string         `json:"conformance_levels"`
+}
+
+type signAlgorithms struct {
+	Algos []string `json:"algos"`
+}
+
+type signatureFormats struct {
+	Formats            []string   `json:"formats"`
+	EnvelopeProperties [][]string `json:"envelope_properties"`
+}
+
+// allSignAlgorithms is every signature algorithm some credential may offer.
+var allSignAlgorithms = []string{
+	sam.OIDRSAEncryption, sam.OIDSHA256WithRSA, sam.OIDSHA384WithRSA, sam.OIDSHA512WithRSA, sam.OIDRSAPSS,
+	sam.OIDECPublicKey, sam.OIDECDSAWithSHA256, sam.OIDECDSAWithSHA384, sam.OIDECDSAWithSHA512,
+}
+
+// info describes the service (CSC API §11.1). It answers GET too, as some
+// deployed clients use it. The optional lang input is accepted; we answer in
+// the one language we have.
+func (s *Server) info(c echo.Context, v version) error {
+	if c.Request().Method == http.MethodPost {
+		b, err := s.readBody(c)
+		if err != nil {
+			return err
+		}
+		if _, err := b.optionalString("lang"); err != nil {
+			return err
+		}
+	}
+	base := infoV1{
+		Specs: specsV1, Name: s.cfg.Service.Name, Logo: s.cfg.Service.Logo, Region: s.cfg.Service.Region,
+		Lang: s.cfg.Service.Lang, Description: s.cfg.Service.Description,
+		AuthType: []string{"basic"}, Methods: methodNames(),
+	}
+	if v == v1 {
+		return c.JSON(http.StatusOK, base)
+	}
+	base.Specs = specsV2
+	return c.JSON(http.StatusOK, infoV2{
+		infoV1:            base,
+		SignAlgorithms:    signAlgorithms{Algos: allSignAlgorithms},
+		SignatureFormats:  signatureFormats{Formats: []string{}, EnvelopeProperties: [][]string{}},
+		ConformanceLevels: []string{},
+	})
+}

@@ -1,0 +1,209 @@
+// Package api serves the CSC API v2 (under /csc/v2) and v1 (under /csc/v1)
+// over echo, plus health, readiness, metrics and the OpenAPI document.
+//
+// Handlers are thin: decode the body field by field (so that every bad field
+// gets the description the CSC tables give it), make one call into the SAM or
+// the token service, render. Every error, whatever its source, is written by
+// one renderer (errors.go). The HTTP layer never touches keys, factors or the
+// HSM: it holds no secret longer than the request that carries it, and it
+// never logs a request body, a header or a token.
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/openrssp/rssp/oauth"
+	"github.com/openrssp/rssp/sam"
+	"github.com/openrssp/rssp/store"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// ServiceInfo is what info says about the service.
+type ServiceInfo struct {
+	Name        string
+	Logo        string
+	Region      string
+	Lang        string
+	Description string
+}
+
+// Config tunes the HTTP layer.
+type Config struct {
+	Service      ServiceInfo
+	MaxBodyBytes int64 // per request body (default 1 MiB)
+	MaxInFlight  int   // concurrent CSC requests before 503 (default 256)
+}
+
+// Signing is what the handlers need from the SAM.
+type Signing interface {
+	Authorize(ctx context.Context, req sam.AuthorizeRequest) (sam.IssuedSAD, error)
+	ExtendTransaction(ctx context.Context, req sam.ExtendRequest) (sam.IssuedSAD, error)
+	SignHash(ctx context.Context, req sam.SignRequest) ([][]byte, error)
+}
+
+var _ Signing = (*sam.SAM)(nil)
+
+// Tokens is what the handlers need from the token service.
+type Tokens interface {
+	Login(ctx context.Context, username, password string, rememberMe bool) (oauth.Issued, error)
+	Refresh(ctx context.Context, refreshToken string) (oauth.Issued, error)
+	Authenticate(ctx context.Context, bearer string) (oauth.Principal, error)
+	Revoke(ctx context.Context, p oauth.Principal, token string) error
+}
+
+var _ Tokens = (*oauth.Logins)(nil)
+
+// ReadModel is the read-only view of credentials the handlers render.
+type ReadModel interface {
+	Credential(ctx context.Context, id string) (*store.Credential, error)
+	CredentialsOf(ctx context.Context, signerID string) ([]store.Credential, error)
+	Factor(ctx context.Context, signerID, credentialID, kind string) (*store.Factor, error)
+}
+
+var _ ReadModel = (*store.Store)(nil)
+
+// Check is one readiness probe (database, HSM).
+type Check struct {
+	Name string
+	Ping func(ctx context.Context) error
+}
+
+// Deps are the server's collaborators.
+type Deps struct {
+	SAM    Signing
+	Tokens Tokens
+	Store  ReadModel
+	Checks []Check
+	// PoolStats reports the HSM signing pool (size, sessions in use); optional.
+	PoolStats func() (size, inUse int)
+	Logger    *slog.Logger
+	Now       func() time.Time
+	// Registry receives the metrics; nil creates a private one.
+	Registry *prometheus.Registry
+}
+
+// Server is the CSC API HTTP handler.
+type Server struct {
+	cfg      Config
+	sam      Signing
+	tokens   Tokens
+	db       ReadModel
+	checks   []Check
+	log      *slog.Logger
+	now      func() time.Time
+	echo     *echo.Echo
+	metrics  *metrics
+	inflight chan struct{}
+}
+
+// New builds the server and its routes.
+func New(cfg Config, d Deps) *Server {
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 1 << 20
+	}
+	if cfg.MaxInFlight <= 0 {
+		cfg.MaxInFlight = 256
+	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Registry == nil {
+		d.Registry = prometheus.NewRegistry()
+	}
+	s := &Server{
+		cfg: cfg, sam: d.SAM, tokens: d.Tokens, db: d.Store, checks: d.Checks, log: d.Logger, now: d.Now,
+		inflight: make(chan struct{}, cfg.MaxInFlight),
+	}
+	s.metrics = newMetrics(d.Registry, d.PoolStats)
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.renderError
+	e.Use(s.requestIDs, s.accessLog, s.metrics.middleware(s), s.recoverPanics)
+	s.routes(e, d.Registry)
+	s.echo = e
+	return s
+}
+
+// Handler returns the HTTP handler.
+func (s *Server) Handler() http.Handler { return s.echo }
+
+// cscMethod is one CSC API method in one version.
+type cscMethod struct {
+	name    string // e.g. "credentials/info"
+	auth    bool   // needs a Bearer service token
+	handler func(s *Server, c echo.Context, v version) error
+}
+
+// version is the CSC API version a request came in under.
+type version int
+
+const (
+	v1 version = 1
+	v2 version = 2
+)
+
+// methods lists the CSC methods served, in the order info reports them.
+var methods = []cscMethod{
+	{"auth/login", false, (*Server).login},
+	{"auth/revoke", true, (*Server).revoke},
+	{"credentials/list", true, (*Server).credentialsList},
+	{"credentials/info", true, (*Server).credentialsInfo},
+	{"credentials/authorize", true, (*Server).credentialsAuthorize},
+	{"credentials/extendTransaction", true, (*Server).credentialsExtend},
+	{"signatures/signHash", true, (*Server).signHash},
+}
+
+func (s *Server) routes(e *echo.Echo, reg *prometheus.Registry) {
+	for _, v := range []version{v1, v2} {
+		base := "/csc/v1/"
+		if v == v2 {
+			base = "/csc/v2/"
+		}
+		info := func(c echo.Context) error { return s.info(c, v) }
+		e.POST(base+"info", info, s.limit)
+		e.GET(base+"info", info, s.limit)
+		for _, m := range methods {
+			h := func(c echo.Context) error { return m.handler(s, c, v) }
+			mw := []echo.MiddlewareFunc{s.limit}
+			if m.auth {
+				mw = append(mw, s.authenticate)
+			}
+			e.POST(base+m.name, h, mw...)
+		}
+	}
+	e.GET("/healthz", s.healthz)
+	e.GET("/readyz", s.readyz)
+	e.GET("/metrics", echo.WrapHandler(metricsHandler(reg)))
+	e.GET("/openapi.yaml", s.openapi)
+	e.GET("/logo.png", s.logo)
+}
+
+// methodNames are the names info lists.
+func methodNames() []string {
+	out := make([]string, 0, len(methods))
+	for _, m := range methods {
+		out = append(out, m.name)
+	}
+	return out
+}
+
+// limit bounds the CSC requests in flight; beyond the bound the server
+// answers 503 at once instead of queueing without end.
+func (s *Server) limit(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		select {
+		case s.inflight <- struct{}{}:
+			defer func() { <-s.inflight }()
+			return next(c)
+		default:
+			return errOverloaded
+		}
+	}
+}

@@ -1,0 +1,79 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+	"github.com/openrssp/rssp/sam"
+)
+
+type signHashResponse struct {
+	Signatures []string `json:"signatures"`
+}
+
+// signHash signs digests under a SAD (CSC API §11.9 v1 / §11.10 v2): one
+// signature per hash, in request order, each verified by the SAM before it
+// is returned.
+func (s *Server) signHash(c echo.Context, v version) error {
+	b, err := s.readBody(c)
+	if err != nil {
+		return err
+	}
+	id, err := b.requiredString("credentialID")
+	if err != nil {
+		return err
+	}
+	sad, err := b.requiredString("SAD")
+	if err != nil {
+		return err
+	}
+	hn, an := hashNames(v)
+	hashes, ok, err := b.hashArray(hn)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return invalid("Missing (or invalid type) array parameter " + hn)
+	}
+	signAlgo, err := b.requiredString("signAlgo")
+	if err != nil {
+		return err
+	}
+	hashOID, err := b.optionalString(an)
+	if err != nil {
+		return invalidParam(an)
+	}
+	if hashOID == "" && (signAlgo == sam.OIDRSAEncryption || signAlgo == sam.OIDECPublicKey) {
+		return missingString(an)
+	}
+	var params []byte
+	if b.present("signAlgoParams") {
+		p, _, err := b.str("signAlgoParams")
+		if err != nil {
+			return invalidParam("signAlgoParams")
+		}
+		if params, err = decodeBase64(p); err != nil {
+			return invalidParam("signAlgoParams")
+		}
+	}
+	if v == v2 {
+		mode, err := b.optionalString("operationMode")
+		if err != nil || (mode != "" && mode != "S") {
+			// Asynchronous mode (A) is not offered: info says so.
+			return invalidParam("operationMode")
+		}
+	}
+	if _, err := b.optionalString("clientData"); err != nil {
+		return err
+	}
+	p := principal(c)
+	sigs, err := s.sam.SignHash(c.Request().Context(), sam.SignRequest{
+		CredentialID: id, SignerID: p.SignerID, ClientID: p.ClientID, SAD: sad,
+		HashAlgorithm: hashOID, SignAlgorithm: signAlgo, SignAlgoParams: params, Hashes: hashes,
+	})
+	if err != nil {
+		return err
+	}
+	s.metrics.signatures.WithLabelValues(signAlgo).Add(float64(len(sigs)))
+	return c.JSON(http.StatusOK, signHashResponse{Signatures: encodeAll(sigs)})
+}
