@@ -65,6 +65,31 @@ type Store struct {
 	driver string
 	wmu    sync.Mutex    // serialises writers on SQLite; see lockWrites
 	writer *sqliteWriter // SQLite only; used under wmu
+
+	stopCheckpoints chan struct{} // SQLite only: stops checkpointer
+	checkpointsDone chan struct{}
+}
+
+// checkpointInterval is how often the background checkpointer copies the
+// SQLite write-ahead log into the database file.
+const checkpointInterval = 250 * time.Millisecond
+
+// checkpointer runs passive WAL checkpoints off the request path: the signing
+// path's writer connection has automatic checkpoints off, so no request
+// waits for a checkpoint's fsync while holding the write lock. A passive
+// checkpoint never blocks writers or readers.
+func (s *Store) checkpointer(db *sql.DB) {
+	defer close(s.checkpointsDone)
+	t := time.NewTicker(checkpointInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stopCheckpoints:
+			return
+		case <-t.C:
+			_, _ = db.Exec("PRAGMA wal_checkpoint(PASSIVE)")
+		}
+	}
 }
 
 // lockWrites serialises this process's writers on SQLite, which admits one
@@ -136,6 +161,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	if driver == DriverSQLite {
 		s.writer = &sqliteWriter{db: sqlDB, stmts: make(map[string]*sql.Stmt)}
+		s.stopCheckpoints = make(chan struct{})
+		s.checkpointsDone = make(chan struct{})
+		go s.checkpointer(sqlDB)
 	}
 	return s, nil
 }
@@ -168,6 +196,11 @@ func (s *Store) Driver() string { return s.driver }
 
 // Close closes the connection pool.
 func (s *Store) Close() error {
+	if s.stopCheckpoints != nil {
+		close(s.stopCheckpoints)
+		<-s.checkpointsDone
+		s.stopCheckpoints = nil
+	}
 	if s.writer != nil {
 		s.wmu.Lock()
 		s.writer.reset()

@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 
 	"gorm.io/gorm"
 )
@@ -23,8 +25,15 @@ func (s *Store) CreateTokens(ctx context.Context, ts ...*Token) error {
 // TokenByHash loads a token by the SHA-256 of its value. Callers check kind,
 // expiry and revocation themselves.
 func (s *Store) TokenByHash(ctx context.Context, hash []byte) (*Token, error) {
+	// Hand-written scan: this runs on every authenticated request.
 	var t Token
-	if err := s.rdb.WithContext(ctx).Where("hash = ?", hash).Take(&t).Error; err != nil {
+	err := s.rdb.WithContext(ctx).Raw(`SELECT id, hash, kind, family_id, signer_id, client_id, scope, expires_at, used_at, revoked_at
+		FROM tokens WHERE hash = ?`, hash).
+		Row().Scan(&t.ID, &t.Hash, &t.Kind, &t.FamilyID, &t.SignerID, &t.ClientID, &t.Scope, &t.ExpiresAt, &t.UsedAt, &t.RevokedAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, wrapErr("token", ErrNotFound)
+	}
+	if err != nil {
 		return nil, wrapErr("token", err)
 	}
 	return &t, nil

@@ -73,6 +73,13 @@ func (w *sqliteWriter) stmt(ctx context.Context, query string) (*sql.Stmt, error
 		if err != nil {
 			return nil, err
 		}
+		// Checkpoints (and their fsyncs) run in the background (see
+		// checkpointer), not inside a commit on the signing path while the
+		// write lock is held.
+		if _, err := c.ExecContext(ctx, "PRAGMA wal_autocheckpoint=0"); err != nil {
+			_ = c.Close()
+			return nil, err
+		}
 		w.conn = c
 	}
 	st, err := w.conn.PrepareContext(ctx, query)
