@@ -2,7 +2,7 @@
 // (Cloud Signature Consortium) remote signing server. It drives the server
 // only over HTTP(S), through the public API under /csc/v1 and /csc/v2, and
 // imports nothing of the server: it can test ours or anyone's that follows
-// the same contract (docs: notes/issue3-contract.md, shared/reference/csc-api.md).
+// the same contract (the CSC API v1.0.4.0 and v2.0.0.2 texts, and openapi/csc.yaml).
 //
 // # Running it against a running server
 //
