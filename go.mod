@@ -10,6 +10,7 @@ require (
 	gopkg.in/yaml.v3 v3.0.1
 	gorm.io/driver/postgres v1.6.3
 	gorm.io/driver/sqlite v1.6.0
+	golang.org/x/time v0.15.0
 	gorm.io/gorm v1.31.2
 )
 

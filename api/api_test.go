@@ -2,15 +2,21 @@ package api_test
 
 import (
 	"bytes"
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"github.com/openrssp/rssp/api"
 	"image/png"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -199,5 +205,70 @@ func TestHealthAndMetrics(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 || !strings.HasPrefix(string(data), "openapi: 3.1") {
 		t.Fatalf("openapi.yaml: %d %.40q", resp.StatusCode, data)
+	}
+}
+
+// TestNotImplementedLimitsAndReadiness covers 501 for CSC methods not
+// offered, 429 on auth/login floods, and /readyz when a dependency is down.
+func TestNotImplementedLimitsAndReadiness(t *testing.T) {
+	b := fakeBackend{}
+	down := errors.New("connection refused")
+	srv := api.New(api.Config{LoginRate: 1, LoginBurst: 3}, api.Deps{SAM: b, Tokens: b, Store: b,
+		Checks: []api.Check{{Name: "database", Ping: func(context.Context) error { return nil }},
+			{Name: "hsm", Ping: func(context.Context) error { return down }}}})
+	ts := httptest.NewServer(srv.Handler())
+	defer ts.Close()
+	client := ts.Client()
+	client.Transport = validator(t).Transport(t, client.Transport)
+	password := "wrong"
+	post := func(path, body string, basic bool) (int, map[string]any) {
+		req, _ := http.NewRequest(http.MethodPost, ts.URL+path, strings.NewReader(body))
+		if basic {
+			req.SetBasicAuth("u", password)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&out)
+		return resp.StatusCode, out
+	}
+	for _, p := range []string{"/csc/v2/signatures/signDoc", "/csc/v2/credentials/getChallenge", "/csc/v1/credentials/sendOTP"} {
+		status, out := post(p, "{}", false)
+		wantError(t, status, out, 501, "invalid_request", "The method is not implemented by this service")
+	}
+	// Successful logins are never limited; failed ones are, per address.
+	password = "p"
+	for i := range 10 {
+		if status, out := post("/csc/v2/auth/login", "{}", true); status != 200 {
+			t.Fatalf("successful login %d: %d %v", i, status, out)
+		}
+	}
+	password = "wrong"
+	var codes []int
+	for range 5 {
+		status, _ := post("/csc/v2/auth/login", "{}", true)
+		codes = append(codes, status)
+	}
+	if fmt.Sprint(codes[:3]) != "[400 400 400]" || codes[3] != 429 || codes[4] != 429 {
+		t.Fatalf("failed login statuses %v, want three refusals then 429s", codes)
+	}
+	status, out := post("/csc/v2/auth/login", "{}", true)
+	wantError(t, status, out, 429, "temporarily_unavailable", "Too many requests, try again later")
+
+	resp, err := client.Get(ts.URL + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ready struct {
+		Status  string   `json:"status"`
+		Failing []string `json:"failing"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&ready)
+	resp.Body.Close()
+	if resp.StatusCode != 503 || ready.Status != "unavailable" || fmt.Sprint(ready.Failing) != "[hsm]" {
+		t.Fatalf("readyz with the HSM down: %d %+v", resp.StatusCode, ready)
 	}
 }

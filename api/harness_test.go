@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"encoding/base32"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -272,5 +271,3 @@ func forEachDriver(t *testing.T, fn func(t *testing.T, driver string)) {
 		t.Run(d, func(t *testing.T) { fn(t, d) })
 	}
 }
-
-var _ = fmt.Sprint

@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -54,6 +55,15 @@ func TestSecretsNeverLogged(t *testing.T) {
 		"hashes": []string{b64(h)}, "signAlgo": "1.2.840.113549.1.1.11"})
 	if status != 200 {
 		t.Fatalf("signHash: %d %v", status, out)
+	}
+	resp, err := e.client.Get(e.srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(metrics), `csc_signatures_total{algorithm="1.2.840.113549.1.1.11"} 1`) {
+		t.Errorf("signatures per algorithm not counted:\n%s", metrics)
 	}
 	// Replay: a refusal whose cause is logged.
 	e.call(t, "/csc/v2/signatures/signHash", token, map[string]any{"credentialID": cred.ID, "SAD": secrets["SAD"],

@@ -36,6 +36,14 @@ type Config struct {
 	Service      ServiceInfo
 	MaxBodyBytes int64 // per request body (default 1 MiB)
 	MaxInFlight  int   // concurrent CSC requests before 503 (default 256)
+	// LoginRate and LoginBurst bound failed auth/login attempts per client
+	// address (default 1 per second after a burst of 20): each attempt
+	// costs an argon2id check, and the per-signer lockout does not stop one
+	// client trying many usernames. Successful logins cost nothing, so an
+	// SCA logging in many users from one address is not slowed down. A
+	// client over the bound gets 429 before its password is checked.
+	LoginRate  float64
+	LoginBurst int
 }
 
 // Signing is what the handlers need from the SAM.
@@ -98,6 +106,8 @@ type Server struct {
 	echo     *echo.Echo
 	metrics  *metrics
 	inflight chan struct{}
+	// loginLimit bounds failed auth/login attempts per client address.
+	loginLimit *failureLimiter
 }
 
 // New builds the server and its routes.
@@ -107,6 +117,12 @@ func New(cfg Config, d Deps) *Server {
 	}
 	if cfg.MaxInFlight <= 0 {
 		cfg.MaxInFlight = 256
+	}
+	if cfg.LoginRate <= 0 {
+		cfg.LoginRate = 1
+	}
+	if cfg.LoginBurst <= 0 {
+		cfg.LoginBurst = 20
 	}
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
@@ -124,8 +140,12 @@ func New(cfg Config, d Deps) *Server {
 	s.metrics = newMetrics(d.Registry, d.PoolStats)
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
+	// The client address is the TCP peer: forwarded-for headers are
+	// whatever the client wants them to be.
+	e.IPExtractor = echo.ExtractIPDirect()
 	e.HTTPErrorHandler = s.renderError
 	e.Use(s.requestIDs, s.accessLog, s.metrics.middleware(s), s.recoverPanics)
+	s.loginLimit = newFailureLimiter(cfg.LoginRate, cfg.LoginBurst, d.Now)
 	s.routes(e, d.Registry)
 	s.echo = e
 	return s
@@ -175,14 +195,36 @@ func (s *Server) routes(e *echo.Echo, reg *prometheus.Registry) {
 			if m.auth {
 				mw = append(mw, s.authenticate)
 			}
+			if m.name == "auth/login" {
+				mw = append(mw, s.loginLimit.middleware)
+			}
 			e.POST(base+m.name, h, mw...)
 		}
+	}
+	// Methods of the CSC API this server does not offer yet answer 501,
+	// so a client can tell "not here" from "no such method".
+	for _, name := range unimplementedV2 {
+		e.POST("/csc/v2/"+name, notImplemented)
+	}
+	for _, name := range unimplementedV1 {
+		e.POST("/csc/v1/"+name, notImplemented)
 	}
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	e.GET("/metrics", echo.WrapHandler(metricsHandler(reg)))
 	e.GET("/openapi.yaml", s.openapi)
 	e.GET("/logo.png", s.logo)
+}
+
+// CSC methods not offered (yet): 501 rather than 404.
+var (
+	unimplementedV2 = []string{"credentials/authorizeCheck", "credentials/getChallenge", "credentials/sendOTP",
+		"signatures/signDoc", "signatures/signPolling", "signatures/timestamp"}
+	unimplementedV1 = []string{"credentials/sendOTP", "signatures/timestamp"}
+)
+
+func notImplemented(echo.Context) error {
+	return withStatus(http.StatusNotImplemented, errNotImplemented)
 }
 
 // methodNames are the names info lists.
