@@ -171,8 +171,8 @@ func (s *Server) credentialView(ctx context.Context, cred *store.Credential, o i
 			}
 		}
 		if o.certInfo {
-			v.cert.IssuerDN = leaf.Issuer.String()
-			v.cert.SubjectDN = leaf.Subject.String()
+			v.cert.IssuerDN = rfc4514(leaf.RawIssuer)
+			v.cert.SubjectDN = rfc4514(leaf.RawSubject)
 			v.cert.SerialNumber = strings.ToUpper(leaf.SerialNumber.Text(16))
 			v.cert.ValidFrom = generalizedTime(leaf.NotBefore)
 			v.cert.ValidTo = generalizedTime(leaf.NotAfter)

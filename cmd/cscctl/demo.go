@@ -207,6 +207,14 @@ func (c *cli) demoSummary(out string, d *demoFile) {
 	for _, cr := range d.Credentials {
 		fmt.Fprintf(c.stdout, "  credential %s (%s, SCAL 2, PIN + TOTP)\n", cr.ID, cr.KeyAlgorithm)
 	}
+	// The quick start keeps the account file beside the server's data, where
+	// cscd writes its development TLS certificate on first start.
+	cert := filepath.Join(filepath.Dir(out), "tls-cert.pem")
+	fmt.Fprintf(c.stdout, "try it once the server is up:\n")
+	fmt.Fprintf(c.stdout, "  curl --cacert %s -d '{}' %s/csc/v2/info\n", cert, d.BaseURL)
+	fmt.Fprintf(c.stdout, "  curl --cacert %s -u \"%s:$(jq -r .password %s)\" -d '{}' %s/csc/v2/auth/login\n", cert, d.Username, out, d.BaseURL)
+	fmt.Fprintf(c.stdout, "  then README.md, \"A signature with curl\": list, info, authorize with the PIN and a TOTP code\n")
+	fmt.Fprintf(c.stdout, "  (cscctl totp code -account %s) and signHash, verified with openssl\n", out)
 }
 
 // randomPassword is 16 base64url characters (96 random bits).
