@@ -43,8 +43,10 @@
 //     allow digitalSignature and contentCommitment, and chain leaf first.
 //     [SAM.CheckCredentialKeys] finds a certificate or key blob moved by a
 //     database edit, so the server can refuse to start.
-//   - PINs are stored as argon2id over an HSM HMAC of the PIN, so a stolen
-//     database alone cannot be brute-forced. TOTP seeds are stored wrapped and
+//   - PINs and signers' login passwords are stored as argon2id over an HSM
+//     HMAC of the secret, so a stolen database alone cannot be brute-forced.
+//     A login for an unknown user costs the same argon2id work and fails
+//     with the same error as a wrong password. TOTP seeds are stored wrapped and
 //     the TOTP HMAC is computed inside the HSM; each time step is accepted
 //     once. Out-of-band codes are stored as HSM MACs, bound to the request
 //     they authorise, expire, and succeed once. Secrets are compared in
@@ -52,8 +54,10 @@
 //   - Attempts are counted before a factor is checked and released only on
 //     success; after Config.MaxFailures consecutive failures the factor is
 //     locked until an operator unlocks it, and a locked credential PIN revokes
-//     the credential's outstanding SADs. Failures do not say which factor was
-//     wrong.
+//     the credential's outstanding SADs. A failure names the wrong factor
+//     ([ErrPINInvalid], [ErrOTPInvalid]; CSC v1 answers invalid_pin or
+//     invalid_otp) only after every factor given was checked and counted;
+//     both match [ErrAuthentication], which is what CSC v2 answers.
 //   - The audit log is append-only and chained: each entry's chain value is
 //     an HSM HMAC over the previous chain value and the entry, so a database
 //     administrator can neither edit an entry nor recompute the chain after
