@@ -302,6 +302,58 @@ func migrations() []*gormigrate.Migration {
 				return tx.Migrator().DropColumn(&Signer{}, "username")
 			},
 		},
+		{
+			// OAuth 2.0 authorization server: clients, the state behind codes,
+			// tokens, PKCE challenges and pushed requests, and client-assertion
+			// IDs.
+			ID: "2026112301_oauth",
+			Migrate: func(tx *gorm.DB) error {
+				type OAuthClient struct {
+					ID            string `gorm:"primaryKey;size:128"`
+					Name          string `gorm:"size:256;not null"`
+					SecretHash    []byte
+					Public        bool `gorm:"not null"`
+					RedirectURIs  string
+					GrantTypes    string
+					ResponseTypes string
+					Scopes        string
+					CreatedAt     time.Time
+					UpdatedAt     time.Time
+				}
+				type OAuthRequest struct {
+					Kind              string `gorm:"primaryKey;size:16"`
+					Signature         string `gorm:"primaryKey;size:128"`
+					RequestID         string `gorm:"size:64;not null;index:idx_oauth_requests_request"`
+					ClientID          string `gorm:"size:128;not null"`
+					Subject           string `gorm:"size:256;not null"`
+					RequestedAt       int64  `gorm:"not null"`
+					ExpiresAt         int64  `gorm:"not null;index:idx_oauth_requests_expires"`
+					Active            bool   `gorm:"not null"`
+					Form              string `gorm:"not null"`
+					RequestedScopes   string
+					GrantedScopes     string
+					RequestedAudience string
+					GrantedAudience   string
+					Session           []byte `gorm:"not null"`
+					AccessSignature   string `gorm:"size:128;not null"`
+					CreatedAt         time.Time
+				}
+				type OAuthJTI struct {
+					JTI       string `gorm:"primaryKey;size:128"`
+					ExpiresAt int64  `gorm:"not null;index:idx_oauth_jtis_expires"`
+				}
+				if err := tx.Table("oauth_clients").AutoMigrate(&OAuthClient{}); err != nil {
+					return err
+				}
+				if err := tx.Table("oauth_requests").AutoMigrate(&OAuthRequest{}); err != nil {
+					return err
+				}
+				return tx.Table("oauth_jtis").AutoMigrate(&OAuthJTI{})
+			},
+			Rollback: func(tx *gorm.DB) error {
+				return tx.Migrator().DropTable("oauth_jtis", "oauth_requests", "oauth_clients")
+			},
+		},
 	}
 }
 

@@ -1,8 +1,8 @@
 // Command cscctl administers an RSSP installation: it initialises the HSM
 // token, master keys, database and development CA, registers signers,
 // creates credentials (keys in the HSM, certificates from the development CA
-// or a CSR for an external one), enrols TOTP apps, verifies the audit log and
-// provisions the quick-start demo account.
+// or a CSR for an external one), enrols TOTP apps, verifies the audit log,
+// registers OAuth clients and provisions the quick-start demo account.
 //
 // Usage:
 //
@@ -12,7 +12,8 @@
 // Every command and subcommand explains itself with -h. Exit status: 0 on
 // success, 1 when the operation failed, 2 on misuse.
 //
-// cscctl never prints the HSM PIN, a signer's PIN or a password; the only
+// cscctl never prints the HSM PIN, a signer's PIN or a password, and prints
+// an OAuth client's secret once, when client add creates it; the only other
 // exception is the demo account, whose secrets go to the file named by
 // demo -out (mode 0600) and are meant for local development only.
 package main
@@ -91,6 +92,7 @@ func commands() []*command {
 		totpCommand(),
 		auditCommand(),
 		demoCommand(),
+		clientCommand(),
 	}
 }
 
