@@ -44,9 +44,9 @@ func (s *Store) SADByTokenHash(ctx context.Context, tokenHash []byte) (*SAD, err
 	// Hand-written scan: this runs on every signature, and gorm's model
 	// reflection costs more than the query itself.
 	var sad SAD
-	err := s.rdb.WithContext(ctx).Raw(`SELECT id, token_hash, credential_id, signer_id, client_id, scal, hash_algorithm, hashes,
-		consumed, num_signatures, remaining, version, origin_at, expires_at, revoked_at, mac FROM sads WHERE token_hash = ?`, tokenHash).
-		Row().Scan(&sad.ID, &sad.TokenHash, &sad.CredentialID, &sad.SignerID, &sad.ClientID, &sad.SCAL, &sad.HashAlgorithm, &sad.Hashes,
+	err := s.hotRow(ctx, `SELECT id, token_hash, credential_id, signer_id, client_id, scal, hash_algorithm, hashes,
+		consumed, num_signatures, remaining, version, origin_at, expires_at, revoked_at, mac FROM sads WHERE token_hash = ?`, []any{tokenHash},
+		&sad.ID, &sad.TokenHash, &sad.CredentialID, &sad.SignerID, &sad.ClientID, &sad.SCAL, &sad.HashAlgorithm, &sad.Hashes,
 		&sad.Consumed, &sad.NumSignatures, &sad.Remaining, &sad.Version, &sad.OriginAt, &sad.ExpiresAt, &sad.RevokedAt, &sad.MAC)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, wrapErr("sad", ErrNotFound)

@@ -62,6 +62,8 @@ func (c Config) Validate() error {
 type Store struct {
 	db     *gorm.DB // transactions and writes
 	rdb    *gorm.DB // single-statement reads, with cached prepared statements
+	sqlDB  *sql.DB  // the pool under db, for the hot reads (see hotRow)
+	hot    sync.Map // query -> *sql.Stmt prepared on sqlDB
 	driver string
 	wmu    sync.Mutex    // serialises writers on SQLite; see lockWrites
 	writer *sqliteWriter // SQLite only; used under wmu
@@ -154,7 +156,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	// Prepared statements are cached only for single-statement reads: inside a
 	// transaction database/sql would prepare a cached statement again on the
 	// transaction's connection, costing more than it saves.
-	s := &Store{db: db, rdb: db.Session(&gorm.Session{PrepareStmt: true}), driver: driver}
+	s := &Store{db: db, rdb: db.Session(&gorm.Session{PrepareStmt: true}), sqlDB: sqlDB, driver: driver}
 	if err := s.migrate(ctx); err != nil {
 		_ = sqlDB.Close()
 		return nil, err
@@ -206,6 +208,11 @@ func (s *Store) Close() error {
 		s.writer.reset()
 		s.wmu.Unlock()
 	}
+	s.hot.Range(func(k, v any) bool {
+		_ = v.(*sql.Stmt).Close()
+		s.hot.Delete(k)
+		return true
+	})
 	sqlDB, err := s.db.DB()
 	if err != nil {
 		return err
@@ -396,4 +403,26 @@ func (s *Store) Ping(ctx context.Context) error {
 		return err
 	}
 	return sqlDB.PingContext(ctx)
+}
+
+// hotRow runs a single-row query of the per-request path (token, credential
+// and SAD lookups) on a statement prepared once for the pool, past gorm's
+// statement building, which cost more than these indexed lookups.
+func (s *Store) hotRow(ctx context.Context, query string, args []any, dest ...any) error {
+	var st *sql.Stmt
+	if v, ok := s.hot.Load(query); ok {
+		st = v.(*sql.Stmt)
+	} else {
+		prepared, err := s.sqlDB.PrepareContext(ctx, rebind(s.db, query))
+		if err != nil {
+			return err
+		}
+		if v, loaded := s.hot.LoadOrStore(query, prepared); loaded {
+			_ = prepared.Close()
+			st = v.(*sql.Stmt)
+		} else {
+			st = prepared
+		}
+	}
+	return st.QueryRowContext(ctx, args...).Scan(dest...)
 }

@@ -27,9 +27,9 @@ func (s *Store) CreateTokens(ctx context.Context, ts ...*Token) error {
 func (s *Store) TokenByHash(ctx context.Context, hash []byte) (*Token, error) {
 	// Hand-written scan: this runs on every authenticated request.
 	var t Token
-	err := s.rdb.WithContext(ctx).Raw(`SELECT id, hash, kind, family_id, signer_id, client_id, scope, expires_at, used_at, revoked_at
-		FROM tokens WHERE hash = ?`, hash).
-		Row().Scan(&t.ID, &t.Hash, &t.Kind, &t.FamilyID, &t.SignerID, &t.ClientID, &t.Scope, &t.ExpiresAt, &t.UsedAt, &t.RevokedAt)
+	err := s.hotRow(ctx, `SELECT id, hash, kind, family_id, signer_id, client_id, scope, expires_at, used_at, revoked_at
+		FROM tokens WHERE hash = ?`, []any{hash},
+		&t.ID, &t.Hash, &t.Kind, &t.FamilyID, &t.SignerID, &t.ClientID, &t.Scope, &t.ExpiresAt, &t.UsedAt, &t.RevokedAt)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, wrapErr("token", ErrNotFound)
 	}
