@@ -8,7 +8,6 @@ import (
 	"io"
 	"math"
 	"net/http"
-	"strings"
 
 	"github.com/labstack/echo/v4"
 	"github.com/openrssp/rssp/sam"
@@ -127,7 +126,7 @@ func (b body) hashArray(name string) (hashes [][]byte, ok bool, err error) {
 	}
 	hashes = make([][]byte, len(list))
 	for i, h := range list {
-		d, err := decodeBase64(h)
+		d, err := sam.DecodeBase64(h)
 		if err != nil || len(d) == 0 {
 			return nil, true, invalid("Invalid Base64 hash string parameter")
 		}
@@ -138,21 +137,6 @@ func (b body) hashArray(name string) (hashes [][]byte, ok bool, err error) {
 
 // maxHashes bounds the hashes of one request (the SAM enforces the same).
 const maxHashes = 1000
-
-// decodeBase64 accepts standard or URL-safe base64, padded or not (clients
-// differ; CSC API §1.6), but not a mix of both alphabets.
-func decodeBase64(s string) ([]byte, error) {
-	std := strings.ContainsAny(s, "+/")
-	url := strings.ContainsAny(s, "-_")
-	if std && url {
-		return nil, errors.New("mixed base64 alphabets")
-	}
-	s = strings.TrimRight(s, "=")
-	if url {
-		return base64.RawURLEncoding.Strict().DecodeString(s)
-	}
-	return base64.RawStdEncoding.Strict().DecodeString(s)
-}
 
 // encodeAll encodes values as standard padded base64.
 func encodeAll(values [][]byte) []string {

@@ -52,7 +52,7 @@ func (s *Server) signHash(c echo.Context, v version) error {
 		if err != nil {
 			return invalidParam("signAlgoParams")
 		}
-		if params, err = decodeBase64(p); err != nil {
+		if params, err = sam.DecodeBase64(p); err != nil {
 			return invalidParam("signAlgoParams")
 		}
 	}
