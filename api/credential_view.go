@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/openrssp/rssp/oauth"
 	"github.com/openrssp/rssp/sam"
 	"github.com/openrssp/rssp/store"
 )
@@ -244,14 +245,30 @@ func readInfoOptions(b body) (infoOptions, error) {
 }
 
 // ownCredential loads a credential of the caller; another user's credential
-// is indistinguishable from an unknown one.
+// is indistinguishable from an unknown one. A client token (no signer) may
+// see any signer's credential.
 func (s *Server) ownCredential(ctx context.Context, signerID, id string) (*store.Credential, error) {
 	cred, err := s.db.Credential(ctx, id)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && cred.SignerID != signerID) {
+	if errors.Is(err, store.ErrNotFound) || (err == nil && signerID != "" && cred.SignerID != signerID) {
 		return nil, sam.ErrCredentialInvalid
 	}
 	if err != nil {
 		return nil, sam.ErrInternal.With(err)
 	}
 	return cred, nil
+}
+
+// actingSigner is the signer a request acts for: the token's signer, or, for
+// a client token (oauth2client, which names no signer), the owner of the
+// credential. Either way the SAM then demands that signer's own factors or
+// a SAD that signer approved.
+func (s *Server) actingSigner(ctx context.Context, p oauth.Principal, credentialID string) (string, error) {
+	if p.SignerID != "" {
+		return p.SignerID, nil
+	}
+	cred, err := s.ownCredential(ctx, "", credentialID)
+	if err != nil {
+		return "", err
+	}
+	return cred.SignerID, nil
 }

@@ -166,8 +166,12 @@ func (s *Server) credentialsAuthorize(c echo.Context, v version) error {
 		return err
 	}
 	p := principal(c)
+	signerID, err := s.actingSigner(c.Request().Context(), p, id)
+	if err != nil {
+		return err
+	}
 	issued, err := s.sam.Authorize(c.Request().Context(), sam.AuthorizeRequest{
-		CredentialID: id, SignerID: p.SignerID, ClientID: p.ClientID, NumSignatures: num,
+		CredentialID: id, SignerID: signerID, ClientID: p.ClientID, NumSignatures: num,
 		HashAlgorithm: hashOID, Hashes: hashes, PIN: pin, OTP: otp,
 	})
 	if err != nil {

@@ -38,8 +38,12 @@ func (s *Server) credentialsExtend(c echo.Context, v version) error {
 		return err
 	}
 	p := principal(c)
+	signerID, err := s.actingSigner(c.Request().Context(), p, id)
+	if err != nil {
+		return err
+	}
 	issued, err := s.sam.ExtendTransaction(c.Request().Context(), sam.ExtendRequest{
-		CredentialID: id, SignerID: p.SignerID, ClientID: p.ClientID, SAD: sad, HashAlgorithm: hashOID, Hashes: hashes,
+		CredentialID: id, SignerID: signerID, ClientID: p.ClientID, SAD: sad, HashAlgorithm: hashOID, Hashes: hashes,
 	})
 	if err != nil {
 		return err

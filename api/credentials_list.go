@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"net/http"
 	"strconv"
 
@@ -26,14 +27,30 @@ func (s *Server) credentialsList(c echo.Context, v version) error {
 	if err != nil {
 		return err
 	}
-	if b.present("userID") {
+	ctx := c.Request().Context()
+	signerID := principal(c).SignerID
+	switch {
+	case signerID != "" && b.present("userID"):
 		return invalid("userID parameter MUST be null")
+	case signerID == "":
+		// A client token names no user: the user is named here.
+		userID, err := b.requiredString("userID")
+		if err != nil {
+			return err
+		}
+		sg, err := s.db.SignerByUsername(ctx, userID)
+		if errors.Is(err, store.ErrNotFound) {
+			return invalidParam("userID")
+		}
+		if err != nil {
+			return err
+		}
+		signerID = sg.ID
 	}
 	if _, err := b.optionalString("clientData"); err != nil {
 		return err
 	}
-	ctx := c.Request().Context()
-	creds, err := s.db.CredentialsOf(ctx, principal(c).SignerID)
+	creds, err := s.db.CredentialsOf(ctx, signerID)
 	if err != nil {
 		return err
 	}

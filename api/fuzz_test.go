@@ -72,6 +72,13 @@ func (fakeBackend) Credential(_ context.Context, id string) (*store.Credential, 
 	return &store.Credential{ID: "c1", SignerID: "s1", Status: store.StatusActive, PublicKey: []byte{1}, SCAL: 2, Multisign: 1}, nil
 }
 
+func (fakeBackend) SignerByUsername(_ context.Context, u string) (*store.Signer, error) {
+	if u != "u" {
+		return nil, store.ErrNotFound
+	}
+	return &store.Signer{ID: "s1", Username: "u", Status: store.StatusActive}, nil
+}
+
 func (fakeBackend) CredentialsOf(context.Context, string) ([]store.Credential, error) {
 	return []store.Credential{{ID: "c1"}, {ID: "c2"}}, nil
 }

@@ -120,15 +120,25 @@ func newEnv(t testing.TB, driver string, algs ...hsm.KeyAlgorithm) *env {
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	logins := oauth.NewLogins(oauth.LoginConfig{AccessTTL: time.Hour, RefreshTTL: 24 * time.Hour}, s, db, clock.Now)
+	ts := httptest.NewUnstartedServer(nil)
+	ts.StartTLS()
+	t.Cleanup(ts.Close)
+	secret := make([]byte, 32)
+	if _, err := rand.Read(secret); err != nil {
+		t.Fatal(err)
+	}
+	authz, err := oauth.NewServer(oauth.ServerConfig{Issuer: ts.URL, HashCost: 4}, oauth.NewStorage(db, clock.Now), secret)
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv := api.New(api.Config{
 		Service:      api.ServiceInfo{Name: "RSSP test", Logo: "https://127.0.0.1/logo.png", Region: "EU", Lang: "en-US", Description: "test"},
-		MaxBodyBytes: 64 << 10,
+		MaxBodyBytes: 64 << 10, OAuth2URL: ts.URL,
 	}, api.Deps{
-		SAM: s, Tokens: logins, Store: db, Logger: logger, Now: clock.Now, PoolStats: keys.PoolStats,
-		Checks: []api.Check{{Name: "database", Ping: db.Ping}, {Name: "hsm", Ping: keys.Ping}},
+		SAM: s, Tokens: oauth.Tokens{Logins: logins, OAuth: authz}, Store: db, OAuth: authz, Logger: logger, Now: clock.Now,
+		PoolStats: keys.PoolStats, Checks: []api.Check{{Name: "database", Ping: db.Ping}, {Name: "hsm", Ping: keys.Ping}},
 	})
-	ts := httptest.NewTLSServer(srv.Handler())
-	t.Cleanup(ts.Close)
+	ts.Config.Handler = srv.Handler()
 	// Every answer the tests receive is checked against our OpenAPI document.
 	client := ts.Client()
 	client.Transport = validator(t).Transport(t, client.Transport)

@@ -21,6 +21,7 @@ type infoV1 struct {
 	Lang        string   `json:"lang"`
 	Description string   `json:"description"`
 	AuthType    []string `json:"authType"`
+	OAuth2      string   `json:"oauth2,omitempty"`
 	Methods     []string `json:"methods"`
 }
 
@@ -65,6 +66,12 @@ func (s *Server) info(c echo.Context, v version) error {
 		Specs: specsV1, Name: s.cfg.Service.Name, Logo: s.cfg.Service.Logo, Region: s.cfg.Service.Region,
 		Lang: s.cfg.Service.Lang, Description: s.cfg.Service.Description,
 		AuthType: []string{"basic"}, Methods: methodNames(),
+	}
+	if s.oauth != nil {
+		// Exactly one of oauth2 and oauth2Issuer: clients derive the
+		// endpoints from oauth2 (<oauth2>/oauth2/token).
+		base.AuthType = append(base.AuthType, "oauth2client")
+		base.OAuth2 = s.cfg.OAuth2URL
 	}
 	if v == v1 {
 		return c.JSON(http.StatusOK, base)

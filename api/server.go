@@ -44,6 +44,9 @@ type Config struct {
 	// client over the bound gets 429 before its password is checked.
 	LoginRate  float64
 	LoginBurst int
+	// OAuth2URL is the base URL of our authorization server, which info
+	// reports as oauth2 when Deps.OAuth is set.
+	OAuth2URL string
 }
 
 // Signing is what the handlers need from the SAM.
@@ -65,8 +68,19 @@ type Tokens interface {
 
 var _ Tokens = (*oauth.Logins)(nil)
 
-// ReadModel is the read-only view of credentials the handlers render.
+// OAuthEndpoints is the authorization server's HTTP surface.
+type OAuthEndpoints interface {
+	Token(w http.ResponseWriter, r *http.Request)
+	Revoke(w http.ResponseWriter, r *http.Request)
+	Metadata(w http.ResponseWriter, r *http.Request)
+}
+
+var _ OAuthEndpoints = (*oauth.Server)(nil)
+
+// ReadModel is the read-only view of signers and credentials the handlers
+// render.
 type ReadModel interface {
+	SignerByUsername(ctx context.Context, username string) (*store.Signer, error)
 	Credential(ctx context.Context, id string) (*store.Credential, error)
 	CredentialsOf(ctx context.Context, signerID string) ([]store.Credential, error)
 	Factor(ctx context.Context, signerID, credentialID, kind string) (*store.Factor, error)
@@ -85,6 +99,9 @@ type Deps struct {
 	SAM    Signing
 	Tokens Tokens
 	Store  ReadModel
+	// OAuth serves oauth2/token, oauth2/revoke and the RFC 8414 metadata;
+	// optional.
+	OAuth  OAuthEndpoints
 	Checks []Check
 	// PoolStats reports the HSM signing pool (size, sessions in use); optional.
 	PoolStats func() (size, inUse int)
@@ -100,6 +117,7 @@ type Server struct {
 	sam      Signing
 	tokens   Tokens
 	db       ReadModel
+	oauth    OAuthEndpoints
 	checks   []Check
 	log      *slog.Logger
 	now      func() time.Time
@@ -134,7 +152,7 @@ func New(cfg Config, d Deps) *Server {
 		d.Registry = prometheus.NewRegistry()
 	}
 	s := &Server{
-		cfg: cfg, sam: d.SAM, tokens: d.Tokens, db: d.Store, checks: d.Checks, log: d.Logger, now: d.Now,
+		cfg: cfg, sam: d.SAM, tokens: d.Tokens, db: d.Store, oauth: d.OAuth, checks: d.Checks, log: d.Logger, now: d.Now,
 		inflight: make(chan struct{}, cfg.MaxInFlight),
 	}
 	s.metrics = newMetrics(d.Registry, d.PoolStats)
@@ -209,6 +227,11 @@ func (s *Server) routes(e *echo.Echo, reg *prometheus.Registry) {
 	for _, name := range unimplementedV1 {
 		e.POST("/csc/v1/"+name, notImplemented)
 	}
+	if s.oauth != nil {
+		e.POST("/oauth2/token", s.oauthHandler(s.oauth.Token), s.limit)
+		e.POST("/oauth2/revoke", s.oauthHandler(s.oauth.Revoke), s.limit)
+		e.GET("/.well-known/oauth-authorization-server", s.oauthHandler(s.oauth.Metadata))
+	}
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	e.GET("/metrics", echo.WrapHandler(metricsHandler(reg)))
@@ -234,6 +257,18 @@ func methodNames() []string {
 		out = append(out, m.name)
 	}
 	return out
+}
+
+// oauthHandler hands a request to the authorization server with its body
+// bounded like every other; fosite writes its own OAuth answers.
+func (s *Server) oauthHandler(h http.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		r.Body = http.MaxBytesReader(c.Response(), r.Body, s.cfg.MaxBodyBytes)
+		c.Response().Header().Set("Cache-Control", "no-store")
+		h(c.Response(), r)
+		return nil
+	}
 }
 
 // limit bounds the CSC requests in flight; beyond the bound the server

@@ -67,8 +67,12 @@ func (s *Server) signHash(c echo.Context, v version) error {
 		return err
 	}
 	p := principal(c)
+	signerID, err := s.actingSigner(c.Request().Context(), p, id)
+	if err != nil {
+		return err
+	}
 	sigs, err := s.sam.SignHash(c.Request().Context(), sam.SignRequest{
-		CredentialID: id, SignerID: p.SignerID, ClientID: p.ClientID, SAD: sad,
+		CredentialID: id, SignerID: signerID, ClientID: p.ClientID, SAD: sad,
 		HashAlgorithm: hashOID, SignAlgorithm: signAlgo, SignAlgoParams: params, Hashes: hashes,
 	})
 	if err != nil {

@@ -42,6 +42,7 @@ type Config struct {
 	Server  Server       `yaml:"server"`
 	Service Service      `yaml:"service"`
 	Login   Login        `yaml:"login"`
+	OAuth   OAuth        `yaml:"oauth"`
 	CA      CA           `yaml:"ca"`
 }
 

@@ -49,6 +49,16 @@ type Login struct {
 	RefreshTTL time.Duration `yaml:"refresh_ttl"` // default 24h (rememberMe)
 }
 
+// OAuth configures the OAuth 2.0 authorization server.
+type OAuth struct {
+	AccessTTL  time.Duration `yaml:"access_ttl"`  // default 1h
+	RefreshTTL time.Duration `yaml:"refresh_ttl"` // default 24h
+	CodeTTL    time.Duration `yaml:"code_ttl"`    // default 5m
+	PARTTL     time.Duration `yaml:"par_ttl"`     // default 90s
+	// AllowPlainPKCE admits code_challenge_method=plain; off, S256 only.
+	AllowPlainPKCE bool `yaml:"allow_plain_pkce"`
+}
+
 // CA configures the built-in development certificate authority, whose key is
 // generated in (and never leaves) the HSM.
 type CA struct {
@@ -106,6 +116,10 @@ func (c *Config) applyDefaults() {
 	if v.Description == "" {
 		v.Description = "Remote signing service (CSC API)"
 	}
+	def(&c.OAuth.AccessTTL, time.Hour)
+	def(&c.OAuth.RefreshTTL, 24*time.Hour)
+	def(&c.OAuth.CodeTTL, 5*time.Minute)
+	def(&c.OAuth.PARTTL, 90*time.Second)
 	def(&c.Login.AccessTTL, time.Hour)
 	def(&c.Login.RefreshTTL, 24*time.Hour)
 	if c.CA.KeyAlgorithm == "" {
@@ -158,6 +172,13 @@ func (c *Config) validateServer() error {
 	}
 	if c.Login.RefreshTTL < c.Login.AccessTTL || c.Login.RefreshTTL > 90*24*time.Hour {
 		return errors.New("login.refresh_ttl must be between access_ttl and 90 days")
+	}
+	o := c.OAuth
+	if o.AccessTTL < time.Minute || o.AccessTTL > 24*time.Hour || o.RefreshTTL < o.AccessTTL || o.RefreshTTL > 90*24*time.Hour {
+		return errors.New("oauth: access_ttl must be 1m to 24h and refresh_ttl between access_ttl and 90 days")
+	}
+	if o.CodeTTL < 10*time.Second || o.CodeTTL > 10*time.Minute || o.PARTTL < 10*time.Second || o.PARTTL > 10*time.Minute {
+		return errors.New("oauth: code_ttl and par_ttl must be between 10s and 10m")
 	}
 	if c.CA.CertValidity < time.Hour || c.CA.CertValidity > 10*365*24*time.Hour {
 		return errors.New("ca.cert_validity must be between 1h and 10 years")

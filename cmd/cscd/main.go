@@ -121,13 +121,27 @@ func serve(ctx context.Context, configPath string, log *slog.Logger, ln net.List
 		return fmt.Errorf("refusing to start: %w", err)
 	}
 	logins := oauth.NewLogins(oauth.LoginConfig{AccessTTL: cfg.Login.AccessTTL, RefreshTTL: cfg.Login.RefreshTTL}, signing, db, nil)
+	// fosite's token HMAC key: derived in the HSM from the MAC master key,
+	// the same on every node sharing the token, never stored or logged.
+	oauthSecret, err := keys.MAC(ctx, []byte("rssp/oauth-global-secret/v1"))
+	if err != nil {
+		return err
+	}
+	authz, err := oauth.NewServer(oauth.ServerConfig{
+		Issuer: cfg.Server.PublicURL, AccessTTL: cfg.OAuth.AccessTTL, RefreshTTL: cfg.OAuth.RefreshTTL,
+		CodeTTL: cfg.OAuth.CodeTTL, PARTTL: cfg.OAuth.PARTTL, AllowPlainPKCE: cfg.OAuth.AllowPlainPKCE,
+	}, oauth.NewStorage(db, nil), oauthSecret)
+	if err != nil {
+		return err
+	}
 	reg := prometheus.NewRegistry()
 	srv := api.New(api.Config{
 		Service: api.ServiceInfo{Name: cfg.Service.Name, Logo: cfg.Service.Logo, Region: cfg.Service.Region,
 			Lang: cfg.Service.Lang, Description: cfg.Service.Description},
-		MaxBodyBytes: cfg.Server.MaxBodyBytes, MaxInFlight: cfg.Server.MaxInFlight,
+		MaxBodyBytes: cfg.Server.MaxBodyBytes, MaxInFlight: cfg.Server.MaxInFlight, OAuth2URL: cfg.Server.PublicURL,
 	}, api.Deps{
-		SAM: signing, Tokens: logins, Store: db, Logger: log, Registry: reg, PoolStats: keys.PoolStats,
+		SAM: signing, Tokens: oauth.Tokens{Logins: logins, OAuth: authz}, Store: db, OAuth: authz,
+		Logger: log, Registry: reg, PoolStats: keys.PoolStats,
 		Checks: []api.Check{{Name: "database", Ping: db.Ping}, {Name: "hsm", Ping: keys.Ping}},
 	})
 
@@ -204,6 +218,9 @@ func janitor(ctx context.Context, db *store.Store, log *slog.Logger) {
 		}
 		if _, err := db.DeleteExpiredTokens(ctx, cutoff); err != nil && ctx.Err() == nil {
 			log.Warn("janitor: expired tokens", slog.String("error", err.Error()))
+		}
+		if _, err := db.DeleteExpiredOAuth(ctx, cutoff); err != nil && ctx.Err() == nil {
+			log.Warn("janitor: expired OAuth grants", slog.String("error", err.Error()))
 		}
 	}
 }

@@ -116,7 +116,7 @@ func start(t *testing.T, cfgPath string) (string, *http.Client, func() error, *s
 func TestServeAndShutdown(t *testing.T) {
 	cfg := writeConfig(t)
 	base, client, stop, logs := start(t, cfg)
-	for _, path := range []string{"/readyz", "/csc/v2/info", "/csc/v1/info"} {
+	for _, path := range []string{"/readyz", "/csc/v2/info", "/csc/v1/info", "/.well-known/oauth-authorization-server"} {
 		resp, err := client.Get(base + path)
 		if err != nil {
 			t.Fatal(err)
