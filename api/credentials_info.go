@@ -4,6 +4,8 @@ import (
 	"net/http"
 
 	"github.com/labstack/echo/v4"
+	"github.com/openrssp/rssp/oauth"
+	"github.com/openrssp/rssp/sam"
 )
 
 // credentialsInfo describes one of the caller's credentials (CSC API §11.5).
@@ -28,7 +30,11 @@ func (s *Server) credentialsInfo(c echo.Context, v version) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	cred, err := s.ownCredential(ctx, principal(c).SignerID, id)
+	p := principal(c)
+	if p.Scope == oauth.ScopeCredential && p.CredentialID != id {
+		return sam.ErrCredentialInvalid
+	}
+	cred, err := s.ownCredential(ctx, p.SignerID, id)
 	if err != nil {
 		return err
 	}

@@ -35,14 +35,15 @@ func invalid(description string) *sam.Error {
 
 // Common refusals raised by the HTTP layer itself.
 var (
-	errUnknownMethod   = invalid("Unknown method")
-	errBadHTTPMethod   = invalid("Method not allowed")
-	errBodyTooLarge    = invalid("Request body too large")
-	errBadJSON         = invalid("The request body is not a JSON object")
-	errOverloaded      = &sam.Error{Code: "temporarily_unavailable", Description: "The service is overloaded, try again later"}
-	errNotImplemented  = invalid("The method is not implemented by this service")
-	errTooManyRequests = &sam.Error{Code: "temporarily_unavailable", Description: "Too many requests, try again later"}
-	errMissingBearer   = invalid("Malformed authorization header")
+	errUnknownMethod       = invalid("Unknown method")
+	errBadHTTPMethod       = invalid("Method not allowed")
+	errBodyTooLarge        = invalid("Request body too large")
+	errBadJSON             = invalid("The request body is not a JSON object")
+	errOverloaded          = &sam.Error{Code: "temporarily_unavailable", Description: "The service is overloaded, try again later"}
+	errCredentialTokenHere = &sam.Error{Code: "invalid_token", Description: "A credential token is valid for credentials/info and signatures/signHash only"}
+	errNotImplemented      = invalid("The method is not implemented by this service")
+	errTooManyRequests     = &sam.Error{Code: "temporarily_unavailable", Description: "Too many requests, try again later"}
+	errMissingBearer       = invalid("Malformed authorization header")
 )
 
 // statusFor maps an error code to its HTTP status (CSC API §10, Table 2).

@@ -127,7 +127,8 @@ func newEnv(t testing.TB, driver string, algs ...hsm.KeyAlgorithm) *env {
 	if _, err := rand.Read(secret); err != nil {
 		t.Fatal(err)
 	}
-	authz, err := oauth.NewServer(oauth.ServerConfig{Issuer: ts.URL, HashCost: 4}, oauth.NewStorage(db, clock.Now), secret)
+	authz, err := oauth.NewServer(oauth.ServerConfig{Issuer: ts.URL, HashCost: 4},
+		oauth.ServerDeps{Storage: oauth.NewStorage(db, clock.Now), SAM: s, DB: db, Now: clock.Now, Logger: logger}, secret)
 	if err != nil {
 		t.Fatal(err)
 	}

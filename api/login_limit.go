@@ -83,3 +83,20 @@ func (f *failureLimiter) charge(ip string) {
 	b.seen = now
 	b.lim.AllowN(now, 1)
 }
+
+// middlewareHTTP applies the limiter to the signer's login page, where a
+// failed login re-renders the page (200) instead of returning an error:
+// the limiter then counts each POST that did not redirect.
+func (f *failureLimiter) middlewareHTTP(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		ip := c.RealIP()
+		if !f.allowed(ip) {
+			return withStatus(http.StatusTooManyRequests, errTooManyRequests)
+		}
+		err := next(c)
+		if c.Response().Status != http.StatusSeeOther {
+			f.charge(ip)
+		}
+		return err
+	}
+}

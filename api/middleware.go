@@ -127,3 +127,14 @@ func principal(c echo.Context) oauth.Principal {
 	p, _ := c.Get(ctxPrincipal).(oauth.Principal)
 	return p
 }
+
+// refuseCredentialTokens keeps credential-scope tokens (SADs) to the methods
+// that take them: credentials/info and signatures/signHash.
+func refuseCredentialTokens(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if principal(c).Scope == oauth.ScopeCredential {
+			return withStatus(http.StatusUnauthorized, errCredentialTokenHere)
+		}
+		return next(c)
+	}
+}

@@ -70,9 +70,15 @@ var _ Tokens = (*oauth.Logins)(nil)
 
 // OAuthEndpoints is the authorization server's HTTP surface.
 type OAuthEndpoints interface {
+	Authorize(w http.ResponseWriter, r *http.Request)
+	PushedAuthorize(w http.ResponseWriter, r *http.Request)
 	Token(w http.ResponseWriter, r *http.Request)
 	Revoke(w http.ResponseWriter, r *http.Request)
 	Metadata(w http.ResponseWriter, r *http.Request)
+	// The signer's pages.
+	Login(w http.ResponseWriter, r *http.Request)
+	Consent(w http.ResponseWriter, r *http.Request)
+	OTP(w http.ResponseWriter, r *http.Request)
 }
 
 var _ OAuthEndpoints = (*oauth.Server)(nil)
@@ -177,6 +183,9 @@ type cscMethod struct {
 	name    string // e.g. "credentials/info"
 	auth    bool   // needs a Bearer service token
 	handler func(s *Server, c echo.Context, v version) error
+	// credentialToken: a credential-scope token (a SAD) is accepted too,
+	// for its own credential (CSC API v2 §8.4).
+	credentialToken bool
 }
 
 // version is the CSC API version a request came in under.
@@ -189,13 +198,13 @@ const (
 
 // methods lists the CSC methods served, in the order info reports them.
 var methods = []cscMethod{
-	{"auth/login", false, (*Server).login},
-	{"auth/revoke", true, (*Server).revoke},
-	{"credentials/list", true, (*Server).credentialsList},
-	{"credentials/info", true, (*Server).credentialsInfo},
-	{"credentials/authorize", true, (*Server).credentialsAuthorize},
-	{"credentials/extendTransaction", true, (*Server).credentialsExtend},
-	{"signatures/signHash", true, (*Server).signHash},
+	{"auth/login", false, (*Server).login, false},
+	{"auth/revoke", true, (*Server).revoke, false},
+	{"credentials/list", true, (*Server).credentialsList, false},
+	{"credentials/info", true, (*Server).credentialsInfo, true},
+	{"credentials/authorize", true, (*Server).credentialsAuthorize, false},
+	{"credentials/extendTransaction", true, (*Server).credentialsExtend, false},
+	{"signatures/signHash", true, (*Server).signHash, true},
 }
 
 func (s *Server) routes(e *echo.Echo, reg *prometheus.Registry) {
@@ -212,6 +221,9 @@ func (s *Server) routes(e *echo.Echo, reg *prometheus.Registry) {
 			mw := []echo.MiddlewareFunc{s.limit}
 			if m.auth {
 				mw = append(mw, s.authenticate)
+				if !m.credentialToken {
+					mw = append(mw, refuseCredentialTokens)
+				}
 			}
 			if m.name == "auth/login" {
 				mw = append(mw, s.loginLimit.middleware)
@@ -228,9 +240,16 @@ func (s *Server) routes(e *echo.Echo, reg *prometheus.Registry) {
 		e.POST("/csc/v1/"+name, notImplemented)
 	}
 	if s.oauth != nil {
+		e.GET("/oauth2/authorize", s.oauthHandler(s.oauth.Authorize), s.limit)
+		e.POST("/oauth2/pushed_authorize", s.oauthHandler(s.oauth.PushedAuthorize), s.limit)
 		e.POST("/oauth2/token", s.oauthHandler(s.oauth.Token), s.limit)
 		e.POST("/oauth2/revoke", s.oauthHandler(s.oauth.Revoke), s.limit)
 		e.GET("/.well-known/oauth-authorization-server", s.oauthHandler(s.oauth.Metadata))
+		e.POST("/oauth2/login", s.oauthHandler(s.oauth.Login), s.limit, s.loginLimit.middlewareHTTP)
+		for _, m := range []string{http.MethodGet, http.MethodPost} {
+			e.Add(m, "/oauth2/consent", s.oauthHandler(s.oauth.Consent), s.limit)
+			e.Add(m, "/oauth2/otp", s.oauthHandler(s.oauth.OTP), s.limit)
+		}
 	}
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)

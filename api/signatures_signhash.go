@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/labstack/echo/v4"
+	"github.com/openrssp/rssp/oauth"
 	"github.com/openrssp/rssp/sam"
 )
 
@@ -23,7 +24,17 @@ func (s *Server) signHash(c echo.Context, v version) error {
 	if err != nil {
 		return err
 	}
+	p := principal(c)
 	sad, err := b.requiredString("SAD")
+	if p.Scope == oauth.ScopeCredential {
+		// The credential token is the SAD; a SAD in the body may repeat it.
+		if p.CredentialID != id {
+			return sam.ErrCredentialInvalid
+		}
+		if err != nil {
+			sad, err = p.SAD, nil
+		}
+	}
 	if err != nil {
 		return err
 	}
@@ -66,7 +77,6 @@ func (s *Server) signHash(c echo.Context, v version) error {
 	if _, err := b.optionalString("clientData"); err != nil {
 		return err
 	}
-	p := principal(c)
 	signerID, err := s.actingSigner(c.Request().Context(), p, id)
 	if err != nil {
 		return err

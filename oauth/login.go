@@ -38,6 +38,10 @@ type Principal struct {
 	ClientID string
 	Scope    string
 	TokenID  string
+	// For a credential token (scope credential): the one credential it may
+	// use, and the token itself, which is the SAD.
+	CredentialID string
+	SAD          string
 }
 
 // Issued is a fresh set of tokens. The values are shown to the client once

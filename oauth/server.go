@@ -1,9 +1,11 @@
 package oauth
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"strings"
 	"time"
@@ -57,12 +59,38 @@ func (c ServerConfig) withDefaults() ServerConfig {
 type Server struct {
 	cfg      ServerConfig
 	provider fosite.OAuth2Provider
+	storage  *Storage
+	sam      Approver
+	db       FlowStore
+	now      func() time.Time
+	log      *slog.Logger
+	pages    *pages
+}
+
+// ServerDeps are the authorization server's collaborators.
+type ServerDeps struct {
+	Storage *Storage
+	SAM     Approver
+	DB      FlowStore
+	Now     func() time.Time // nil: time.Now
+	Logger  *slog.Logger     // nil: discard
 }
 
 // NewServer builds the authorization server. globalSecret (at least 32
 // bytes) keys fosite's token HMACs; every node must use the same one. cscd
 // derives it in the HSM, so it is never stored.
-func NewServer(cfg ServerConfig, storage *Storage, globalSecret []byte) (*Server, error) {
+func NewServer(cfg ServerConfig, d ServerDeps, globalSecret []byte) (*Server, error) {
+	storage := d.Storage
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	pg, err := loadPages()
+	if err != nil {
+		return nil, err
+	}
 	if len(globalSecret) < 32 {
 		return nil, errors.New("oauth: global secret must be at least 32 bytes")
 	}
@@ -91,7 +119,7 @@ func NewServer(cfg ServerConfig, storage *Storage, globalSecret []byte) (*Server
 		compose.OAuth2AuthorizeExplicitFactory, compose.OAuth2ClientCredentialsGrantFactory,
 		compose.OAuth2RefreshTokenGrantFactory, compose.OAuth2TokenIntrospectionFactory,
 		compose.OAuth2TokenRevocationFactory, compose.OAuth2PKCEFactory, compose.PushedAuthorizeHandlerFactory)
-	return &Server{cfg: cfg, provider: p}, nil
+	return &Server{cfg: cfg, provider: p, storage: storage, sam: d.SAM, db: d.DB, now: d.Now, log: d.Logger, pages: pg}, nil
 }
 
 // Token is oauth2/token. For client_credentials it grants scope service,
@@ -117,18 +145,123 @@ func (s *Server) Token(w http.ResponseWriter, r *http.Request) {
 			ar.GrantScope(sc)
 		}
 	}
+	sess, _ := ar.GetSession().(*Session)
+	if sess != nil && len(sess.AuthorizationDetails) > 0 {
+		// RFC 9396 and CSC: authorization_details must be repeated at the
+		// token endpoint, for the same credential and documents.
+		if err := sameDetails(sess.AuthorizationDetails, ar.GetRequestForm().Get("authorization_details")); err != nil {
+			s.provider.WriteAccessError(ctx, w, ar, err)
+			return
+		}
+	}
 	resp, err := s.provider.NewAccessResponse(ctx, ar)
 	if err != nil {
 		s.provider.WriteAccessError(ctx, w, ar, err)
 		return
 	}
+	if ar.GetGrantedScopes().Has(ScopeCredential) && sess != nil {
+		// The credential token is the SAD the signer's approval created,
+		// derived from the code; fosite's own access token is revoked.
+		if err := s.credentialToken(ctx, ar, resp, sess); err != nil {
+			s.provider.WriteAccessError(ctx, w, ar, err)
+			return
+		}
+	}
 	s.provider.WriteAccessResponse(ctx, w, ar, resp)
+}
+
+// credentialToken puts the SAD in place of fosite's access token.
+func (s *Server) credentialToken(ctx context.Context, ar fosite.AccessRequester, resp fosite.AccessResponder, sess *Session) error {
+	code := ar.GetRequestForm().Get("code")
+	token, err := s.sam.CredentialToken(ctx, code)
+	if err != nil {
+		return fosite.ErrServerError.WithWrap(err)
+	}
+	b, err := s.sam.Bearer(ctx, token)
+	if err != nil {
+		return fosite.ErrInvalidGrant.WithDescription("The approval behind this code is no longer usable").WithWrap(err)
+	}
+	if err := s.storage.RevokeAccessToken(ctx, ar.GetID()); err != nil {
+		return fosite.ErrServerError.WithWrap(err)
+	}
+	resp.SetAccessToken(token)
+	resp.SetTokenType("Bearer")
+	resp.SetExpiresIn(time.Until(b.ExpiresAt).Round(time.Second))
+	resp.SetExtra("credentialID", b.CredentialID)
+	if len(sess.AuthorizationDetails) > 0 {
+		var details []map[string]any
+		if err := json.Unmarshal(sess.AuthorizationDetails, &details); err == nil && len(details) == 1 {
+			details[0]["credentialID"] = b.CredentialID
+			resp.SetExtra("authorization_details", details)
+		}
+	}
+	return nil
+}
+
+// sameDetails checks that the authorization_details repeated at the token
+// endpoint ask for what was approved.
+func sameDetails(approved []byte, repeated string) error {
+	if repeated == "" {
+		return fosite.ErrInvalidRequest.WithDescription("authorization_details must be repeated at the token endpoint")
+	}
+	a, err1 := ParseAuthorizationDetails(string(approved))
+	b, err2 := ParseAuthorizationDetails(repeated)
+	if err1 != nil || err2 != nil || a.CredentialID != b.CredentialID || a.HashAlgorithmOID != b.HashAlgorithmOID ||
+		a.NumSignatures != b.NumSignatures || len(a.Documents) != len(b.Documents) {
+		return fosite.ErrInvalidRequest.WithDescription("authorization_details differ from the approved ones")
+	}
+	for i := range a.Documents {
+		if !bytes.Equal(a.Documents[i].Hash, b.Documents[i].Hash) {
+			return fosite.ErrInvalidRequest.WithDescription("authorization_details differ from the approved ones")
+		}
+	}
+	return nil
+}
+
+// PushedAuthorize is oauth2/pushed_authorize (RFC 9126): 201 with a
+// request_uri that expires and works once. The CSC parameters are checked
+// here already, so a bad request fails before the signer sees a page.
+func (s *Server) PushedAuthorize(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	if err := r.ParseForm(); err == nil && r.PostForm.Get("state") == "" {
+		r.PostForm.Set("state", noState)
+		r.Form.Set("state", noState)
+	}
+	ar, err := s.provider.NewPushedAuthorizeRequest(ctx, r)
+	if err != nil {
+		s.provider.WritePushedAuthorizeError(ctx, w, ar, err)
+		return
+	}
+	if _, err := parseCSC(ar.GetRequestForm(), ar.GetRequestedScopes()); err != nil {
+		s.provider.WritePushedAuthorizeError(ctx, w, ar, err)
+		return
+	}
+	resp, err := s.provider.NewPushedAuthorizeResponse(ctx, ar, NewSession(""))
+	if err != nil {
+		s.provider.WritePushedAuthorizeError(ctx, w, ar, err)
+		return
+	}
+	s.provider.WritePushedAuthorizeResponse(ctx, w, ar, resp)
 }
 
 // Revoke is oauth2/revoke (RFC 7009). It answers 204, as the CSC API says;
 // revoking a refresh token also revokes the access tokens of its grant.
 func (s *Server) Revoke(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	if err := r.ParseForm(); err == nil && s.sam != nil {
+		if tok := r.PostForm.Get("token"); tok != "" && !strings.HasPrefix(tok, "ory_") {
+			// Perhaps a credential token (a SAD): only its own client may
+			// revoke it. fosite authenticates the client.
+			if f, ok := s.provider.(*fosite.Fosite); ok {
+				client, err := f.AuthenticateClient(ctx, r, r.PostForm)
+				if err != nil {
+					s.provider.WriteRevocationResponse(ctx, w, fosite.ErrInvalidClient.WithWrap(err))
+					return
+				}
+				_ = s.sam.RevokeSADOf(ctx, tok, client.GetID()) // unknown tokens are not an error (RFC 7009)
+			}
+		}
+	}
 	if err := s.provider.NewRevocationRequest(ctx, r); err != nil {
 		s.provider.WriteRevocationResponse(ctx, w, err)
 		return
@@ -145,14 +278,17 @@ func (s *Server) Metadata(w http.ResponseWriter, _ *http.Request) {
 	}
 	md := map[string]any{
 		"issuer":                                     s.cfg.Issuer,
+		"authorization_endpoint":                     s.cfg.Issuer + "/oauth2/authorize",
 		"token_endpoint":                             s.cfg.Issuer + "/oauth2/token",
 		"revocation_endpoint":                        s.cfg.Issuer + "/oauth2/revoke",
-		"grant_types_supported":                      []string{"client_credentials", "refresh_token"},
-		"token_endpoint_auth_methods_supported":      []string{"client_secret_basic", "client_secret_post"},
+		"pushed_authorization_request_endpoint":      s.cfg.Issuer + "/oauth2/pushed_authorize",
+		"grant_types_supported":                      []string{"authorization_code", "client_credentials", "refresh_token"},
+		"token_endpoint_auth_methods_supported":      []string{"client_secret_basic", "client_secret_post", "none"},
 		"revocation_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post"},
-		"scopes_supported":                           []string{ScopeService},
+		"scopes_supported":                           []string{ScopeService, ScopeCredential},
 		"code_challenge_methods_supported":           pkce,
-		"response_types_supported":                   []string{},
+		"response_types_supported":                   []string{"code"},
+		"authorization_details_types_supported":      []string{DetailTypeCredential, DetailTypeCredentialURI},
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "public, max-age=3600")
@@ -202,5 +338,17 @@ func (t Tokens) Authenticate(ctx context.Context, bearer string) (Principal, err
 	if t.OAuth != nil && strings.HasPrefix(bearer, TokenPrefix) {
 		return t.OAuth.Authenticate(ctx, bearer)
 	}
-	return t.Logins.Authenticate(ctx, bearer)
+	p, err := t.Logins.Authenticate(ctx, bearer)
+	if !errors.Is(err, ErrInvalidToken) || t.OAuth == nil || t.OAuth.sam == nil {
+		return p, err
+	}
+	// A credential token: the SAD itself, usable for its credential only.
+	b, serr := t.OAuth.sam.Bearer(ctx, bearer)
+	switch {
+	case errors.Is(serr, sam.ErrSADExpired):
+		return Principal{}, ErrExpiredToken
+	case serr != nil:
+		return Principal{}, ErrInvalidToken
+	}
+	return Principal{SignerID: b.SignerID, ClientID: b.ClientID, Scope: ScopeCredential, CredentialID: b.CredentialID, SAD: bearer}, nil
 }

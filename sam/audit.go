@@ -20,6 +20,7 @@ const (
 	EventFactorLocked      = "factor.locked"
 	EventChallengeSent     = "challenge.sent"
 	EventSADIssued         = "sad.issued"
+	EventSADApproved       = "sad.approved" // a signer approved on our pages; the SAD follows at the token endpoint
 	EventSADRejected       = "sad.rejected"
 	EventSADExtended       = "sad.extended"
 	EventSADRevoked        = "sad.revoked"

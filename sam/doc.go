@@ -51,6 +51,16 @@
 //     once. Out-of-band codes are stored as HSM MACs, bound to the request
 //     they authorise, expire, and succeed once. Secrets are compared in
 //     constant time.
+//   - In the OAuth authorization-code flow the signer's login password is
+//     the knowledge factor and [SAM.Approve] checks the second one (TOTP, or
+//     an out-of-band code bound to the approved credential, hashes and
+//     count) like [SAM.Authorize] does, counted and locked alike. An
+//     [Approval] becomes a SAD at most once and only within the SAD lifetime;
+//     that SAD's token, the OAuth credential token, is the HSM MAC of the
+//     authorization code under its own domain, so it is never stored, only a
+//     holder of the code can present it, and the token endpoint recomputes it
+//     without reading the database. Only the client it was issued to can
+//     revoke it; for any other client it is indistinguishable from unknown.
 //   - Attempts are counted before a factor is checked and released only on
 //     success; after Config.MaxFailures consecutive failures the factor is
 //     locked until an operator unlocks it, and a locked credential PIN revokes

@@ -31,4 +31,7 @@ const (
 	domainChallenge = "rssp/otp-challenge/v1"
 	domainAudit     = "rssp/audit/v1"
 	domainAuthority = "rssp/authority-key/v1"
+	// domainCredentialToken derives an OAuth credential token (a SAD) from
+	// its authorization code.
+	domainCredentialToken = "rssp/oauth-credential-token/v1"
 )

@@ -172,9 +172,16 @@ func (s *SAM) verifyFactors(ctx context.Context, cred *store.Credential, req Aut
 	return nil
 }
 
-// issue creates and stores a SAD, audited in the same transaction.
+// issue creates and stores a SAD with a random token, audited in the same
+// transaction.
 func (s *SAM) issue(ctx context.Context, cred *store.Credential, signerID, clientID string, num int, hashOID string, hashes [][]byte, origin time.Time) (IssuedSAD, error) {
-	sad, token, err := s.newSAD(cred, signerID, clientID, num, hashOID, hashes, origin)
+	return s.issueToken(ctx, cred, signerID, clientID, num, hashOID, hashes, origin, nil)
+}
+
+// issueToken is issue with the token given: raw (sadTokenBytes long), or nil
+// for a fresh random one.
+func (s *SAM) issueToken(ctx context.Context, cred *store.Credential, signerID, clientID string, num int, hashOID string, hashes [][]byte, origin time.Time, raw []byte) (IssuedSAD, error) {
+	sad, token, err := s.newSAD(cred, signerID, clientID, num, hashOID, hashes, origin, raw)
 	if err != nil {
 		return IssuedSAD{}, internal(err)
 	}
@@ -192,10 +199,16 @@ func (s *SAM) issue(ctx context.Context, cred *store.Credential, signerID, clien
 	return IssuedSAD{Token: token, ExpiresAt: time.UnixMilli(sad.ExpiresAt), Remaining: sad.Remaining}, nil
 }
 
-func (s *SAM) newSAD(cred *store.Credential, signerID, clientID string, num int, hashOID string, hashes [][]byte, origin time.Time) (*store.SAD, string, error) {
-	raw, err := s.randomBytes(sadTokenBytes)
-	if err != nil {
-		return nil, "", err
+// newSAD builds a SAD record and its token. raw is the token, or nil for
+// sadTokenBytes from the random source.
+func (s *SAM) newSAD(cred *store.Credential, signerID, clientID string, num int, hashOID string, hashes [][]byte, origin time.Time, raw []byte) (*store.SAD, string, error) {
+	if raw == nil {
+		var err error
+		if raw, err = s.randomBytes(sadTokenBytes); err != nil {
+			return nil, "", err
+		}
+	} else if len(raw) != sadTokenBytes {
+		return nil, "", fmt.Errorf("SAD token of %d bytes, want %d", len(raw), sadTokenBytes)
 	}
 	id, err := s.newID()
 	if err != nil {
@@ -430,7 +443,7 @@ func (s *SAM) ExtendTransaction(ctx context.Context, req ExtendRequest) (IssuedS
 				return IssuedSAD{}, err
 			}
 		}
-		next, token, err := s.newSAD(cred, old.SignerID, old.ClientID, old.Remaining, old.HashAlgorithm, hashes, time.UnixMilli(old.OriginAt))
+		next, token, err := s.newSAD(cred, old.SignerID, old.ClientID, old.Remaining, old.HashAlgorithm, hashes, time.UnixMilli(old.OriginAt), nil)
 		if err != nil {
 			return IssuedSAD{}, s.reject(ctx, p, old.ID, "transaction limit", ErrSADExpired)
 		}

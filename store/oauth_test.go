@@ -242,3 +242,43 @@ func TestJTI(t *testing.T) {
 		}
 	})
 }
+
+func TestOAuthFlowAdvancesOnce(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		f := &store.OAuthFlow{ID: "flow-1", BrowserHash: []byte{1}, CSRFHash: []byte{2}, ClientID: "c", Form: "a=b",
+			Step: store.FlowLogin, ExpiresAt: 1000}
+		if err := s.CreateOAuthFlow(ctx, f); err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := s.AdvanceOAuthFlow(ctx, "flow-1", store.FlowConsent, store.FlowOTP, "", 10); err != nil || ok {
+			t.Fatalf("advanced from the wrong step: %v %v", ok, err)
+		}
+		if ok, err := s.AdvanceOAuthFlow(ctx, "flow-1", store.FlowLogin, store.FlowConsent, "signer", 2000); err != nil || ok {
+			t.Fatalf("advanced an expired flow: %v %v", ok, err)
+		}
+		var won atomic.Int32
+		var wg sync.WaitGroup
+		for range 10 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if ok, err := s.AdvanceOAuthFlow(ctx, "flow-1", store.FlowLogin, store.FlowConsent, "signer", 10); err != nil {
+					t.Error(err)
+				} else if ok {
+					won.Add(1)
+				}
+			}()
+		}
+		wg.Wait()
+		if won.Load() != 1 {
+			t.Fatalf("%d requests advanced the flow, want 1", won.Load())
+		}
+		got, err := s.OAuthFlowByID(ctx, "flow-1")
+		if err != nil || got.Step != store.FlowConsent || got.SignerID != "signer" {
+			t.Fatalf("flow after advance: %+v %v", got, err)
+		}
+		if n, err := s.DeleteExpiredOAuthFlows(ctx, 2000); err != nil || n != 1 {
+			t.Fatalf("purge: %d %v", n, err)
+		}
+	})
+}

@@ -361,6 +361,27 @@ func migrations() []*gormigrate.Migration {
 				return tx.Migrator().DropTable("oauth_jtis", "oauth_requests", "oauth_clients")
 			},
 		},
+		{
+			// Authorizations in progress on the signer's pages.
+			ID: "2026112302_oauth_flows",
+			Migrate: func(tx *gorm.DB) error {
+				type OAuthFlow struct {
+					ID          string `gorm:"primaryKey;size:64"`
+					BrowserHash []byte `gorm:"not null"`
+					CSRFHash    []byte `gorm:"not null"`
+					ClientID    string `gorm:"size:128;not null"`
+					Form        string `gorm:"not null"`
+					SignerID    string `gorm:"size:64;not null"`
+					Step        string `gorm:"size:16;not null"`
+					ExpiresAt   int64  `gorm:"not null;index"`
+					CreatedAt   time.Time
+				}
+				return tx.AutoMigrate(&OAuthFlow{})
+			},
+			Rollback: func(tx *gorm.DB) error {
+				return tx.Migrator().DropTable("oauth_flows")
+			},
+		},
 	}
 }
 

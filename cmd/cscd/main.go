@@ -130,7 +130,7 @@ func serve(ctx context.Context, configPath string, log *slog.Logger, ln net.List
 	authz, err := oauth.NewServer(oauth.ServerConfig{
 		Issuer: cfg.Server.PublicURL, AccessTTL: cfg.OAuth.AccessTTL, RefreshTTL: cfg.OAuth.RefreshTTL,
 		CodeTTL: cfg.OAuth.CodeTTL, PARTTL: cfg.OAuth.PARTTL, AllowPlainPKCE: cfg.OAuth.AllowPlainPKCE,
-	}, oauth.NewStorage(db, nil), oauthSecret)
+	}, oauth.ServerDeps{Storage: oauth.NewStorage(db, nil), SAM: signing, DB: db, Logger: log}, oauthSecret)
 	if err != nil {
 		return err
 	}
@@ -218,6 +218,9 @@ func janitor(ctx context.Context, db *store.Store, log *slog.Logger) {
 		}
 		if _, err := db.DeleteExpiredTokens(ctx, cutoff); err != nil && ctx.Err() == nil {
 			log.Warn("janitor: expired tokens", slog.String("error", err.Error()))
+		}
+		if _, err := db.DeleteExpiredOAuthFlows(ctx, cutoff); err != nil && ctx.Err() == nil {
+			log.Warn("janitor: expired OAuth flows", slog.String("error", err.Error()))
 		}
 		if _, err := db.DeleteExpiredOAuth(ctx, cutoff); err != nil && ctx.Err() == nil {
 			log.Warn("janitor: expired OAuth grants", slog.String("error", err.Error()))

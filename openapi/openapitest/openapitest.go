@@ -132,6 +132,13 @@ func (v *Validator) Validate(req *http.Request, status int, header http.Header, 
 		}
 		return nil
 	}
+	if ct := header.Get("Content-Type"); strings.HasPrefix(ct, "text/html") {
+		// The signer's pages: declared as HTML, not validated further.
+		if resp.Value.Content.Get("text/html") == nil {
+			return fmt.Errorf("status %d of %s %s answered text/html, which it does not declare", status, method, path)
+		}
+		return nil
+	}
 	if err := checkContentType(header.Get("Content-Type")); err != nil {
 		return err
 	}

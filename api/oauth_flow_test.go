@@ -1,0 +1,265 @@
+package api_test
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/openrssp/rssp/store"
+)
+
+const (
+	flowClientID     = "sca-web"
+	flowClientSecret = "web-sca-secret-with-enough-entropy"
+	flowRedirect     = "http://127.0.0.1:8765/callback"
+)
+
+// browser is a cookie-keeping client that does not follow redirects, so
+// each step of the signer's pages can be checked.
+type browser struct {
+	t      *testing.T
+	e      *env
+	client *http.Client
+}
+
+func newBrowser(t *testing.T, e *env) *browser {
+	jar, _ := cookiejar.New(nil)
+	c := *e.client
+	c.Jar = jar
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &browser{t: t, e: e, client: &c}
+}
+
+func (b *browser) do(method, target string, form url.Values) (*http.Response, string) {
+	b.t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	if !strings.HasPrefix(target, "http") {
+		target = b.e.srv.URL + target
+	}
+	req, _ := http.NewRequest(method, target, body)
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	resp, err := b.client.Do(req)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	data, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp, string(data)
+}
+
+var hiddenField = regexp.MustCompile(`name="(flow|csrf)" value="([^"]+)"`)
+
+func fields(page string) url.Values {
+	v := url.Values{}
+	for _, m := range hiddenField.FindAllStringSubmatch(page, -1) {
+		v.Set(m[1], m[2])
+	}
+	return v
+}
+
+func registerWebClient(t *testing.T, e *env) {
+	t.Helper()
+	hash, err := bcrypt.GenerateFromPassword([]byte(flowClientSecret), 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.db.CreateOAuthClient(ctx, &store.OAuthClient{ID: flowClientID, Name: "Web SCA", SecretHash: hash,
+		RedirectURIs: []string{flowRedirect}, GrantTypes: []string{"authorization_code", "refresh_token", "client_credentials"},
+		ResponseTypes: []string{"code"}, Scopes: []string{"service", "credential"}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func pkcePair(t *testing.T) (verifier, challenge string) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	verifier = base64.RawURLEncoding.EncodeToString(b)
+	sum := sha256.Sum256([]byte(verifier))
+	return verifier, base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// approve walks the signer's pages for the authorization request in query
+// (login, consent, second factor) and returns the redirect to the client.
+func (b *browser) approve(query url.Values, a account, otp func() string) *url.URL {
+	b.t.Helper()
+	resp, page := b.do(http.MethodGet, "/oauth2/authorize?"+query.Encode(), nil)
+	if resp.StatusCode != 200 || !strings.Contains(page, `action="/oauth2/login"`) {
+		b.t.Fatalf("authorize: %d %s %s", resp.StatusCode, resp.Header.Get("Location"), page)
+	}
+	for _, h := range []string{"Content-Security-Policy", "X-Frame-Options"} {
+		if resp.Header.Get(h) == "" {
+			b.t.Fatalf("login page without %s", h)
+		}
+	}
+	f := fields(page)
+	f.Set("username", a.Username)
+	f.Set("password", a.Password)
+	resp, page = b.do(http.MethodPost, "/oauth2/login", f)
+	if resp.StatusCode != http.StatusSeeOther {
+		b.t.Fatalf("login: %d %s", resp.StatusCode, page)
+	}
+	resp, page = b.do(http.MethodGet, resp.Header.Get("Location"), nil)
+	if resp.StatusCode != 200 {
+		b.t.Fatalf("consent page: %d %s", resp.StatusCode, page)
+	}
+	f = fields(page)
+	f.Set("action", "approve")
+	resp, page = b.do(http.MethodPost, "/oauth2/consent", f)
+	if resp.StatusCode == http.StatusFound { // scope service: no second factor
+		loc, _ := url.Parse(resp.Header.Get("Location"))
+		return loc
+	}
+	if resp.StatusCode != http.StatusSeeOther {
+		b.t.Fatalf("consent: %d %s", resp.StatusCode, page)
+	}
+	resp, page = b.do(http.MethodGet, resp.Header.Get("Location"), nil)
+	f = fields(page)
+	f.Set("action", "approve")
+	f.Set("otp", otp())
+	resp, page = b.do(http.MethodPost, "/oauth2/otp", f)
+	if resp.StatusCode != http.StatusFound && resp.StatusCode != http.StatusSeeOther {
+		b.t.Fatalf("otp: %d %s", resp.StatusCode, page)
+	}
+	loc, err := url.Parse(resp.Header.Get("Location"))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return loc
+}
+
+// token posts to oauth2/token as the web client.
+func (e *env) token(t *testing.T, form url.Values) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/oauth2/token", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(flowClientID, flowClientSecret)
+	status, out, _ := e.do(t, req)
+	return status, out
+}
+
+// TestOAuthCodeFlowSignsApprovedHashes: code + PKCE S256 with scope
+// credential and hashes, the signer's pages, the token exchange giving a
+// credential token (the SAD), and signHash with it; then the attacks.
+func TestOAuthCodeFlowSignsApprovedHashes(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, driver string) {
+		e := newEnv(t, driver)
+		registerWebClient(t, e)
+		cred := e.alice.Credentials[0]
+		h1, h2 := digest("approved 1"), digest("approved 2")
+		verifier, challenge := pkcePair(t)
+		q := url.Values{"response_type": {"code"}, "client_id": {flowClientID}, "redirect_uri": {flowRedirect},
+			"scope": {"credential"}, "credentialID": {cred.ID}, "numSignatures": {"2"},
+			"hashes":           {base64.RawURLEncoding.EncodeToString(h1) + "," + base64.URLEncoding.EncodeToString(h2)},
+			"hashAlgorithmOID": {"2.16.840.1.101.3.4.2.1"}, "code_challenge": {challenge}, "code_challenge_method": {"S256"}, "state": {"st-123"}}
+		otp := func() string { e.clock.Advance(30 * time.Second); return e.totp(e.alice, 0) }
+		// A wrong code_verifier is refused, and (fosite) the code is spent.
+		loc := newBrowser(t, e).approve(q, e.alice, otp)
+		status, out := e.token(t, url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")}, "redirect_uri": {flowRedirect}, "code_verifier": {verifier + "x"}})
+		if status != 400 || out["error"] != "invalid_grant" {
+			t.Fatalf("wrong verifier: %d %v", status, out)
+		}
+		// A redirect_uri other than the authorization's is refused too.
+		loc = newBrowser(t, e).approve(q, e.alice, otp)
+		status, out = e.token(t, url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")}, "redirect_uri": {flowRedirect + "/other"}, "code_verifier": {verifier}})
+		if status != 400 || out["error"] != "invalid_grant" {
+			t.Fatalf("redirect_uri mismatch: %d %v", status, out)
+		}
+		loc = newBrowser(t, e).approve(q, e.alice, otp)
+		code := loc.Query().Get("code")
+		if code == "" || loc.Query().Get("state") != "st-123" || !strings.HasPrefix(loc.String(), flowRedirect) {
+			t.Fatalf("redirect: %s", loc)
+		}
+		status, out = e.token(t, url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {flowRedirect}, "code_verifier": {verifier}})
+		if status != 200 || out["credentialID"] != cred.ID || out["token_type"] != "Bearer" || out["refresh_token"] != nil {
+			t.Fatalf("token: %d %v", status, out)
+		}
+		sad := out["access_token"].(string)
+		// The code works once.
+		status, out = e.token(t, url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {flowRedirect}, "code_verifier": {verifier}})
+		if status != 400 || out["error"] != "invalid_grant" {
+			t.Fatalf("reused code: %d %v", status, out)
+		}
+
+		// The credential token opens info and signHash of its credential only.
+		status, out, _ = e.call(t, "/csc/v2/credentials/list", sad, map[string]any{})
+		wantError(t, status, out, 401, "invalid_token", "")
+		status, out, _ = e.call(t, "/csc/v2/credentials/info", sad, map[string]any{"credentialID": cred.ID})
+		if status != 200 {
+			t.Fatalf("info with the credential token: %d %v", status, out)
+		}
+		der, _ := base64.StdEncoding.DecodeString(toStrings(out["cert"].(map[string]any)["certificates"])[0])
+		leaf, _ := x509.ParseCertificate(der)
+		// A hash the signer did not approve is refused.
+		status, out, _ = e.call(t, "/csc/v2/signatures/signHash", sad, map[string]any{"credentialID": cred.ID,
+			"hashes": []string{b64(digest("not approved"))}, "hashAlgorithmOID": "2.16.840.1.101.3.4.2.1", "signAlgo": "1.2.840.113549.1.1.11"})
+		wantError(t, status, out, 400, "invalid_request", "Hash is not authorized by the SAD.")
+		for i, h := range [][]byte{h2, h1} {
+			status, out, _ = e.call(t, "/csc/v2/signatures/signHash", sad, map[string]any{"credentialID": cred.ID,
+				"hashes": []string{b64(h)}, "hashAlgorithmOID": "2.16.840.1.101.3.4.2.1", "signAlgo": "1.2.840.113549.1.1.11"})
+			if status != 200 {
+				t.Fatalf("signHash %d: %d %v", i, status, out)
+			}
+			sig, _ := base64.StdEncoding.DecodeString(toStrings(out["signatures"])[0])
+			verify(t, leaf.PublicKey, h, sig)
+		}
+		// numSignatures reached: the token is spent.
+		status, _, _ = e.call(t, "/csc/v2/signatures/signHash", sad, map[string]any{"credentialID": cred.ID,
+			"hashes": []string{b64(h1)}, "hashAlgorithmOID": "2.16.840.1.101.3.4.2.1", "signAlgo": "1.2.840.113549.1.1.11"})
+		if status != 401 && status != 400 {
+			t.Fatalf("signHash beyond numSignatures: %d", status)
+		}
+		// A service token cannot sign without a SAD.
+		status, out, _ = e.call(t, "/csc/v2/signatures/signHash", e.login(t, e.alice), map[string]any{"credentialID": cred.ID,
+			"hashes": []string{b64(h1)}, "hashAlgorithmOID": "2.16.840.1.101.3.4.2.1", "signAlgo": "1.2.840.113549.1.1.11"})
+		wantError(t, status, out, 400, "invalid_request", "Missing (or invalid type) string parameter SAD")
+	})
+}
+
+// TestOAuthRevokedCredentialToken: a credential token revoked at
+// oauth2/revoke (RFC 7009) no longer signs.
+func TestOAuthRevokedCredentialToken(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	registerWebClient(t, e)
+	cred := e.alice.Credentials[0]
+	h := digest("to be revoked")
+	verifier, challenge := pkcePair(t)
+	q := url.Values{"response_type": {"code"}, "client_id": {flowClientID}, "redirect_uri": {flowRedirect},
+		"scope": {"credential"}, "credentialID": {cred.ID}, "numSignatures": {"1"}, "hashes": {base64.RawURLEncoding.EncodeToString(h)},
+		"hashAlgorithmOID": {"2.16.840.1.101.3.4.2.1"}, "code_challenge": {challenge}, "code_challenge_method": {"S256"}}
+	loc := newBrowser(t, e).approve(q, e.alice, func() string { e.clock.Advance(30 * time.Second); return e.totp(e.alice, 0) })
+	if loc.Query().Has("state") {
+		t.Fatalf("a state the client did not send came back: %s", loc)
+	}
+	status, out := e.token(t, url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")}, "redirect_uri": {flowRedirect}, "code_verifier": {verifier}})
+	if status != 200 {
+		t.Fatalf("token: %d %v", status, out)
+	}
+	sad := out["access_token"].(string)
+	req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/oauth2/revoke", strings.NewReader(url.Values{"token": {sad}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(flowClientID, flowClientSecret)
+	if status, out, _ := e.do(t, req); status != 204 {
+		t.Fatalf("revoke: %d %v", status, out)
+	}
+	status, out, _ = e.call(t, "/csc/v2/signatures/signHash", sad, map[string]any{"credentialID": cred.ID,
+		"hashes": []string{b64(h)}, "hashAlgorithmOID": "2.16.840.1.101.3.4.2.1", "signAlgo": "1.2.840.113549.1.1.11"})
+	wantError(t, status, out, 401, "invalid_token", "")
+}

@@ -1,0 +1,480 @@
+package oauth
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"embed"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ory/fosite"
+
+	"github.com/openrssp/rssp/sam"
+	"github.com/openrssp/rssp/store"
+)
+
+//go:embed pages/*.html pages/style.css
+var pageFS embed.FS
+
+// Approver is what the signer's pages and the token endpoint need from the
+// SAM: the password at login, the approval with the second factor, and the
+// credential token derived from an authorization code.
+type Approver interface {
+	CheckPassword(ctx context.Context, users sam.SignerLookup, username, password string) (string, error)
+	Approve(ctx context.Context, req sam.ApproveRequest) (*sam.Approval, error)
+	CredentialToken(ctx context.Context, code string) (string, error)
+	Bearer(ctx context.Context, token string) (sam.BearerSAD, error)
+	RevokeSADOf(ctx context.Context, token, clientID string) error
+}
+
+var _ Approver = (*sam.SAM)(nil)
+
+// FlowStore keeps authorizations in progress and reads what the pages show.
+type FlowStore interface {
+	sam.SignerLookup
+	CreateOAuthFlow(ctx context.Context, f *store.OAuthFlow) error
+	OAuthFlowByID(ctx context.Context, id string) (*store.OAuthFlow, error)
+	AdvanceOAuthFlow(ctx context.Context, id, from, to, signerID string, nowMs int64) (bool, error)
+	Credential(ctx context.Context, id string) (*store.Credential, error)
+	OAuthClient(ctx context.Context, id string) (*store.OAuthClient, error)
+}
+
+var _ FlowStore = (*store.Store)(nil)
+
+// flowLifetime bounds an authorization on the pages, from the first page to
+// the redirect.
+const flowLifetime = 10 * time.Minute
+
+// flowCookie binds a flow to the browser that started it.
+const flowCookie = "rssp_flow"
+
+// noState stands in for an absent state parameter: CSC makes state optional,
+// fosite requires one. It never reaches the client.
+const noState = "rssp-no-state"
+
+type pages struct {
+	tmpl    *template.Template
+	css     template.CSS
+	cssHash string
+}
+
+func loadPages() (*pages, error) {
+	css, err := pageFS.ReadFile("pages/style.css")
+	if err != nil {
+		return nil, err
+	}
+	t, err := template.ParseFS(pageFS, "pages/*.html")
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(css)
+	return &pages{tmpl: t, css: template.CSS(css), cssHash: base64.StdEncoding.EncodeToString(sum[:])}, nil
+}
+
+// pageData is what every page template sees.
+type pageData struct {
+	CSS           template.CSS
+	Flow, CSRF    string
+	ClientName    string
+	Error         string
+	Credential    string
+	NumSignatures int
+	Documents     []pageDocument
+}
+
+type pageDocument struct{ Label, Fingerprint string }
+
+func (pageData) T(key string) string               { return msg(key) }
+func (pageData) Tf(key string, args ...any) string { return fmt.Sprintf(msg(key), args...) }
+
+// render writes a page with the headers every page carries: no caching, no
+// framing, a content security policy that allows only our inline style and
+// forms posting to us (and, for the final redirect, to the client).
+func (s *Server) render(w http.ResponseWriter, status int, name string, d pageData, formTargets ...string) {
+	d.CSS = s.pages.css
+	var buf bytes.Buffer
+	if err := s.pages.tmpl.ExecuteTemplate(&buf, name, d); err != nil {
+		s.log.Error("render page", slog.String("page", name), slog.String("error", err.Error()))
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Content-Security-Policy", fmt.Sprintf("default-src 'none'; style-src 'sha256-%s'; form-action 'self'%s; frame-ancestors 'none'; base-uri 'none'",
+		s.pages.cssHash, strings.Join(append([]string{""}, formTargets...), " ")))
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+func randomToken() (string, []byte, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", nil, err
+	}
+	v := base64.RawURLEncoding.EncodeToString(b)
+	h := sha256.Sum256([]byte(v))
+	return v, h[:], nil
+}
+
+// cscRequest is what a credential-scope authorization asks the signer to
+// approve, from its parameters or its authorization_details.
+type cscRequest struct {
+	credentialID  string
+	numSignatures int
+	hashOID       string
+	hashes        [][]byte
+	labels        []string
+	details       *CredentialDetail
+}
+
+// parseCSC validates the CSC parameters of an authorization request.
+func parseCSC(form url.Values, scopes fosite.Arguments) (*cscRequest, error) {
+	if raw := form.Get("authorization_details"); raw != "" {
+		d, err := ParseAuthorizationDetails(raw)
+		if err != nil {
+			return nil, err
+		}
+		if d.CredentialID == "" {
+			return nil, fosite.ErrInvalidRequest.WithDescription("signatureQualifier without credentialID is not supported: name the credential")
+		}
+		c := &cscRequest{credentialID: d.CredentialID, numSignatures: d.NumSignatures, hashOID: d.HashAlgorithmOID, details: &d}
+		for _, doc := range d.Documents {
+			c.hashes = append(c.hashes, doc.Hash)
+			c.labels = append(c.labels, doc.Label)
+		}
+		return c, nil
+	}
+	if !scopes.Has(ScopeCredential) {
+		return nil, nil
+	}
+	c := &cscRequest{credentialID: form.Get("credentialID"), hashOID: form.Get("hashAlgorithmOID")}
+	if c.credentialID == "" {
+		return nil, fosite.ErrInvalidRequest.WithDescription("scope credential needs credentialID")
+	}
+	n, err := strconv.Atoi(form.Get("numSignatures"))
+	if err != nil || n < 1 || n > maxDocuments {
+		return nil, fosite.ErrInvalidRequest.WithDescription("scope credential needs numSignatures, a positive integer")
+	}
+	c.numSignatures = n
+	hs := form.Get("hashes")
+	if hs == "" {
+		hs = form.Get("hash") // CSC v1 name
+	}
+	if c.hashes, err = ParseHashesParam(hs); err != nil {
+		return nil, fosite.ErrInvalidRequest.WithDescription("hashes must be comma-separated base64url digests")
+	}
+	if len(c.hashes) > 0 && c.hashOID == "" {
+		return nil, fosite.ErrInvalidRequest.WithDescription("hashes need hashAlgorithmOID")
+	}
+	c.labels = make([]string, len(c.hashes))
+	return c, nil
+}
+
+// Authorize is oauth2/authorize: fosite checks the client, redirect URI,
+// PKCE and any pushed request; we check the CSC parameters, keep the request
+// in a flow row, and show the login page.
+func (s *Server) Authorize(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	q := r.URL.Query()
+	if q.Get("state") == "" && q.Get("request_uri") == "" {
+		q.Set("state", noState)
+		r.URL.RawQuery = q.Encode()
+	}
+	ar, err := s.provider.NewAuthorizeRequest(ctx, r)
+	if err != nil {
+		s.provider.WriteAuthorizeError(ctx, w, ar, err)
+		return
+	}
+	form := cloneValues(ar.GetRequestForm())
+	form.Del("request_uri")
+	if form.Get("state") == "" {
+		form.Set("state", noState)
+	}
+	if _, err := parseCSC(form, ar.GetRequestedScopes()); err != nil {
+		s.provider.WriteAuthorizeError(ctx, w, ar, err)
+		return
+	}
+	flowID, _, err := randomToken()
+	if err != nil {
+		s.provider.WriteAuthorizeError(ctx, w, ar, fosite.ErrServerError.WithWrap(err))
+		return
+	}
+	browser, browserHash, err1 := randomToken()
+	csrf, csrfHash, err2 := randomToken()
+	if err := errors.Join(err1, err2); err != nil {
+		s.provider.WriteAuthorizeError(ctx, w, ar, fosite.ErrServerError.WithWrap(err))
+		return
+	}
+	f := &store.OAuthFlow{ID: flowID, BrowserHash: browserHash, CSRFHash: csrfHash, ClientID: ar.GetClient().GetID(),
+		Form: form.Encode(), Step: store.FlowLogin, ExpiresAt: s.now().Add(flowLifetime).UnixMilli()}
+	if err := s.db.CreateOAuthFlow(ctx, f); err != nil {
+		s.provider.WriteAuthorizeError(ctx, w, ar, fosite.ErrServerError.WithWrap(err))
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: flowCookie, Value: browser, Path: "/oauth2/", HttpOnly: true, Secure: r.TLS != nil,
+		SameSite: http.SameSiteLaxMode, MaxAge: int(flowLifetime / time.Second)})
+	s.render(w, http.StatusOK, "login.html", pageData{Flow: flowID, CSRF: csrf, ClientName: s.clientName(ctx, f.ClientID)})
+}
+
+func cloneValues(v url.Values) url.Values {
+	out := url.Values{}
+	for k, vs := range v {
+		out[k] = append([]string(nil), vs...)
+	}
+	return out
+}
+
+func (s *Server) clientName(ctx context.Context, id string) string {
+	if c, err := s.db.OAuthClient(ctx, id); err == nil && c.Name != "" {
+		return c.Name
+	}
+	return id
+}
+
+// flowFor loads the flow a page request names and checks it belongs to this
+// browser, carries the right CSRF token (for a POST), is at step and has
+// not expired. A failure shows the expired page.
+func (s *Server) flowFor(w http.ResponseWriter, r *http.Request, step string) (*store.OAuthFlow, string, bool) {
+	id := r.FormValue("flow")
+	c, err := r.Cookie(flowCookie)
+	f, ferr := s.db.OAuthFlowByID(r.Context(), id)
+	ok := id != "" && err == nil && ferr == nil && f.Step == step && f.ExpiresAt > s.now().UnixMilli() &&
+		subtle.ConstantTimeCompare(hash(c.Value), f.BrowserHash) == 1
+	if ok && r.Method == http.MethodPost {
+		ok = subtle.ConstantTimeCompare(hash(r.PostFormValue("csrf")), f.CSRFHash) == 1
+	}
+	if !ok {
+		s.render(w, http.StatusBadRequest, "error.html", pageData{Error: msg("error.expired")})
+		return nil, "", false
+	}
+	return f, r.FormValue("csrf"), true
+}
+
+func hash(v string) []byte {
+	h := sha256.Sum256([]byte(v))
+	return h[:]
+}
+
+// The flow's one CSRF token travels in the pages' forms and in the query of
+// the redirects between pages (never logged: the access log has no query
+// strings, and the pages send no Referer).
+
+// Login is POST oauth2/login: the password, checked by the SAM.
+func (s *Server) Login(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	f, csrf, ok := s.flowFor(w, r, store.FlowLogin)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	signerID, err := s.sam.CheckPassword(ctx, s.db, r.PostFormValue("username"), r.PostFormValue("password"))
+	if err != nil {
+		if !errors.Is(err, sam.ErrLoginFailed) {
+			s.log.Error("login", slog.String("error", err.Error()))
+		}
+		s.render(w, http.StatusOK, "login.html", pageData{Flow: f.ID, CSRF: csrf, ClientName: s.clientName(ctx, f.ClientID), Error: msg("login.failed")})
+		return
+	}
+	if advanced, err := s.db.AdvanceOAuthFlow(ctx, f.ID, store.FlowLogin, store.FlowConsent, signerID, s.now().UnixMilli()); err != nil || !advanced {
+		s.render(w, http.StatusBadRequest, "error.html", pageData{Error: msg("error.expired")})
+		return
+	}
+	http.Redirect(w, r, "/oauth2/consent?flow="+url.QueryEscape(f.ID)+"&csrf="+url.QueryEscape(csrf), http.StatusSeeOther)
+}
+
+// Consent is oauth2/consent: GET shows what the client asks, POST takes the
+// signer's answer.
+func (s *Server) Consent(w http.ResponseWriter, r *http.Request) {
+	f, csrf, ok := s.flowFor(w, r, store.FlowConsent)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	form, _ := url.ParseQuery(f.Form)
+	req, err := parseCSC(form, fosite.Arguments(strings.Fields(form.Get("scope"))))
+	if err != nil {
+		s.render(w, http.StatusBadRequest, "error.html", pageData{Error: msg("error.expired")})
+		return
+	}
+	d := pageData{Flow: f.ID, CSRF: csrf, ClientName: s.clientName(ctx, f.ClientID)}
+	if req != nil {
+		cred, err := s.db.Credential(ctx, req.credentialID)
+		if err != nil || cred.SignerID != f.SignerID || cred.Status != store.StatusActive {
+			s.finishError(w, r, f, fosite.ErrAccessDenied.WithDescription("The credential is not available to this user"))
+			return
+		}
+		d.Credential = cred.ID
+		if cred.Description != "" {
+			d.Credential = cred.Description + " (" + cred.ID + ")"
+		}
+		d.NumSignatures = req.numSignatures
+		for i, h := range req.hashes {
+			d.Documents = append(d.Documents, pageDocument{Label: req.labels[i], Fingerprint: fingerprint(h)})
+		}
+	}
+	if r.Method == http.MethodGet {
+		s.render(w, http.StatusOK, "consent.html", d)
+		return
+	}
+	if r.PostFormValue("action") != "approve" {
+		s.finishError(w, r, f, fosite.ErrAccessDenied.WithDescription("The signer denied the request"))
+		return
+	}
+	if req == nil { // scope service: consent is the last step
+		if advanced, err := s.db.AdvanceOAuthFlow(ctx, f.ID, store.FlowConsent, store.FlowDone, "", s.now().UnixMilli()); err != nil || !advanced {
+			s.render(w, http.StatusBadRequest, "error.html", pageData{Error: msg("error.expired")})
+			return
+		}
+		s.finish(w, r, f, nil, nil)
+		return
+	}
+	if advanced, err := s.db.AdvanceOAuthFlow(ctx, f.ID, store.FlowConsent, store.FlowOTP, "", s.now().UnixMilli()); err != nil || !advanced {
+		s.render(w, http.StatusBadRequest, "error.html", pageData{Error: msg("error.expired")})
+		return
+	}
+	http.Redirect(w, r, "/oauth2/otp?flow="+url.QueryEscape(f.ID)+"&csrf="+url.QueryEscape(csrf), http.StatusSeeOther)
+}
+
+// fingerprint is the short form of a digest shown on the consent page:
+// its first 8 bytes in hex, in groups of four characters.
+func fingerprint(h []byte) string {
+	x := strings.ToUpper(hex.EncodeToString(h[:min(8, len(h))]))
+	var parts []string
+	for i := 0; i < len(x); i += 4 {
+		parts = append(parts, x[i:min(i+4, len(x))])
+	}
+	return strings.Join(parts, " ")
+}
+
+// OTP is oauth2/otp: the second factor, checked by the SAM together with
+// everything the signer approved; on success the client gets its code.
+func (s *Server) OTP(w http.ResponseWriter, r *http.Request) {
+	f, csrf, ok := s.flowFor(w, r, store.FlowOTP)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	form, _ := url.ParseQuery(f.Form)
+	req, err := parseCSC(form, fosite.Arguments(strings.Fields(form.Get("scope"))))
+	if err != nil || req == nil {
+		s.render(w, http.StatusBadRequest, "error.html", pageData{Error: msg("error.expired")})
+		return
+	}
+	d := pageData{Flow: f.ID, CSRF: csrf, NumSignatures: req.numSignatures}
+	if r.Method == http.MethodGet {
+		s.render(w, http.StatusOK, "otp.html", d)
+		return
+	}
+	if r.PostFormValue("action") != "approve" {
+		s.finishError(w, r, f, fosite.ErrAccessDenied.WithDescription("The signer denied the request"))
+		return
+	}
+	approval, err := s.sam.Approve(ctx, sam.ApproveRequest{CredentialID: req.credentialID, SignerID: f.SignerID, ClientID: f.ClientID,
+		NumSignatures: req.numSignatures, HashAlgorithm: req.hashOID, Hashes: req.hashes, OTP: r.PostFormValue("otp")})
+	switch {
+	case errors.Is(err, sam.ErrCredentialLocked):
+		d.Error = msg("otp.locked")
+		s.render(w, http.StatusOK, "otp.html", d)
+		return
+	case errors.Is(err, sam.ErrAuthentication):
+		d.Error = msg("otp.failed")
+		s.render(w, http.StatusOK, "otp.html", d)
+		return
+	case err != nil:
+		s.finishError(w, r, f, fosite.ErrAccessDenied.WithDescription("The request cannot be approved").WithWrap(err))
+		return
+	}
+	if advanced, err := s.db.AdvanceOAuthFlow(ctx, f.ID, store.FlowOTP, store.FlowDone, "", s.now().UnixMilli()); err != nil || !advanced {
+		s.render(w, http.StatusBadRequest, "error.html", pageData{Error: msg("error.expired")})
+		return
+	}
+	s.finish(w, r, f, req, approval)
+}
+
+// rebuild turns a flow's stored request back into a fosite authorization
+// request: fosite validates it again (client, redirect URI, PKCE, scopes).
+func (s *Server) rebuild(ctx context.Context, f *store.OAuthFlow) (fosite.AuthorizeRequester, error) {
+	r, err := http.NewRequestWithContext(ctx, http.MethodGet, s.cfg.Issuer+"/oauth2/authorize?"+f.Form, nil)
+	if err != nil {
+		return nil, err
+	}
+	return s.provider.NewAuthorizeRequest(ctx, r)
+}
+
+// finish issues the authorization code and redirects to the client. For a
+// credential scope the approval becomes a SAD whose token derives from the
+// code.
+func (s *Server) finish(w http.ResponseWriter, r *http.Request, f *store.OAuthFlow, req *cscRequest, approval *sam.Approval) {
+	ctx := r.Context()
+	ar, err := s.rebuild(ctx, f)
+	if err != nil {
+		s.provider.WriteAuthorizeError(ctx, w, ar, err)
+		return
+	}
+	sess := NewSession(f.SignerID)
+	for _, sc := range ar.GetRequestedScopes() {
+		ar.GrantScope(sc)
+	}
+	if req != nil {
+		if !ar.GetGrantedScopes().Has(ScopeCredential) {
+			ar.GrantScope(ScopeCredential)
+		}
+		sess.CredentialID, sess.NumSignatures, sess.HashAlgorithmOID = req.credentialID, req.numSignatures, req.hashOID
+		for _, h := range req.hashes {
+			sess.Hashes = append(sess.Hashes, base64.StdEncoding.EncodeToString(h))
+		}
+		if req.details != nil {
+			sess.AuthorizationDetails = []byte(ar.GetRequestForm().Get("authorization_details"))
+		}
+	}
+	resp, err := s.provider.NewAuthorizeResponse(ctx, ar, sess)
+	if err != nil {
+		s.provider.WriteAuthorizeError(ctx, w, ar, err)
+		return
+	}
+	if approval != nil {
+		if _, err := approval.Issue(ctx, resp.GetCode()); err != nil {
+			s.provider.WriteAuthorizeError(ctx, w, ar, fosite.ErrServerError.WithWrap(err))
+			return
+		}
+	}
+	if resp.GetParameters().Get("state") == noState {
+		resp.GetParameters().Del("state")
+	}
+	s.provider.WriteAuthorizeResponse(ctx, w, ar, resp)
+}
+
+// finishError ends a flow by sending the client an error with its state.
+func (s *Server) finishError(w http.ResponseWriter, r *http.Request, f *store.OAuthFlow, rfcErr *fosite.RFC6749Error) {
+	ctx := r.Context()
+	ar, err := s.rebuild(ctx, f)
+	if err != nil {
+		s.provider.WriteAuthorizeError(ctx, w, ar, err)
+		return
+	}
+	_, _ = s.db.AdvanceOAuthFlow(ctx, f.ID, f.Step, store.FlowDone, "", s.now().UnixMilli())
+	if ar.GetState() == noState {
+		// fosite would echo the placeholder; the client sent no state.
+		ar.(*fosite.AuthorizeRequest).State = ""
+	}
+	s.provider.WriteAuthorizeError(ctx, w, ar, rfcErr)
+}
