@@ -70,7 +70,7 @@ func (s *Server) info(c echo.Context, v version) error {
 	if s.oauth != nil {
 		// Exactly one of oauth2 and oauth2Issuer: clients derive the
 		// endpoints from oauth2 (<oauth2>/oauth2/token).
-		base.AuthType = append(base.AuthType, "oauth2client")
+		base.AuthType = append(base.AuthType, "oauth2code", "oauth2client")
 		base.OAuth2 = s.cfg.OAuth2URL
 	}
 	if v == v1 {

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"golang.org/x/crypto/bcrypt"
 	"io/fs"
 	"math/big"
 	"os"
@@ -30,7 +31,17 @@ type demoFile struct {
 	PIN         string           `json:"pin"`
 	TOTPSecret  string           `json:"totp_secret"`
 	Credentials []demoCredential `json:"credentials"`
+	// The demo OAuth client (a confidential SCA with a loopback redirect).
+	ClientID     string `json:"client_id"`
+	ClientSecret string `json:"client_secret"`
+	RedirectURI  string `json:"redirect_uri"`
 }
+
+// The demo OAuth client.
+const (
+	demoClientID    = "demo-sca"
+	demoRedirectURI = "http://127.0.0.1:8765/callback"
+)
 
 type demoCredential struct {
 	ID           string `json:"id"`
@@ -59,6 +70,14 @@ func (c *cli) demo(ctx context.Context, out string, force bool) error {
 		if ok, err := c.demoExists(ctx, d); err != nil {
 			return err
 		} else if ok {
+			if d.ClientID == "" { // written before the OAuth client existed
+				if err := c.addDemoClient(ctx, d); err != nil {
+					return err
+				}
+				if err := writeDemoFile(out, d); err != nil {
+					return err
+				}
+			}
 			fmt.Fprintf(c.stdout, "demo account already provisioned: %s\n", out)
 			c.demoSummary(out, d)
 			return nil
@@ -105,16 +124,10 @@ func (c *cli) demo(ctx context.Context, out string, force bool) error {
 		}
 		d.Credentials = append(d.Credentials, demoCredential{ID: cred.ID, KeyAlgorithm: cred.KeyAlgorithm})
 	}
-	data, err := json.MarshalIndent(d, "", "  ")
-	if err != nil {
+	if err := c.addDemoClient(ctx, d); err != nil {
 		return err
 	}
-	if dir := filepath.Dir(out); dir != "" {
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return err
-		}
-	}
-	if err := writeFileAtomic(out, append(data, '\n'), 0o600); err != nil {
+	if err := writeDemoFile(out, d); err != nil {
 		return err
 	}
 	fmt.Fprintf(c.stdout, "demo account provisioned: %s\n", out)
@@ -234,4 +247,47 @@ func randomDigits(n int) (string, error) {
 		return "", err
 	}
 	return fmt.Sprintf("%0*d", n, v.Int64()), nil
+}
+
+func writeDemoFile(out string, d *demoFile) error {
+	data, err := json.MarshalIndent(d, "", "  ")
+	if err != nil {
+		return err
+	}
+	if dir := filepath.Dir(out); dir != "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return err
+		}
+	}
+	return writeFileAtomic(out, append(data, '\n'), 0o600)
+}
+
+// addDemoClient (re)registers the demo OAuth client with a new secret and
+// records it in d.
+func (c *cli) addDemoClient(ctx context.Context, d *demoFile) error {
+	cl, err := newOAuthClient(demoClientID, "Demo SCA", []string{demoRedirectURI}, false, "service,credential", "")
+	if err != nil {
+		return err
+	}
+	secret, err := newClientSecret()
+	if err != nil {
+		return err
+	}
+	if cl.SecretHash, err = bcrypt.GenerateFromPassword([]byte(secret), clientSecretCost); err != nil {
+		return err
+	}
+	e, err := c.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer e.close()
+	if err := e.st.DeleteOAuthClient(ctx, demoClientID); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	if err := e.st.CreateOAuthClient(ctx, cl); err != nil {
+		return err
+	}
+	d.ClientID, d.ClientSecret, d.RedirectURI = cl.ID, secret, demoRedirectURI
+	fmt.Fprintf(c.stdout, "registered OAuth client %s (redirect %s)\n", cl.ID, demoRedirectURI)
+	return nil
 }
