@@ -263,3 +263,94 @@ func TestOAuthRevokedCredentialToken(t *testing.T) {
 		"hashes": []string{b64(h)}, "hashAlgorithmOID": "2.16.840.1.101.3.4.2.1", "signAlgo": "1.2.840.113549.1.1.11"})
 	wantError(t, status, out, 401, "invalid_token", "")
 }
+
+// TestOAuthCodeBindings: a code is bound to its client; a pushed request
+// expires; a native app's loopback redirect may use any port (RFC 8252).
+func TestOAuthCodeBindings(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	registerWebClient(t, e)
+	hash, _ := bcrypt.GenerateFromPassword([]byte("other-secret-with-entropy"), 4)
+	if err := e.db.CreateOAuthClient(ctx, &store.OAuthClient{ID: "sca-other", Name: "Other SCA", SecretHash: hash,
+		RedirectURIs: []string{flowRedirect}, GrantTypes: []string{"authorization_code"}, ResponseTypes: []string{"code"},
+		Scopes: []string{"service", "credential"}}); err != nil {
+		t.Fatal(err)
+	}
+	cred := e.alice.Credentials[0]
+	h := digest("bound")
+	otp := func() string { e.clock.Advance(30 * time.Second); return e.totp(e.alice, 0) }
+	verifier, challenge := pkcePair(t)
+	q := url.Values{"response_type": {"code"}, "client_id": {flowClientID}, "redirect_uri": {flowRedirect},
+		"scope": {"credential"}, "credentialID": {cred.ID}, "numSignatures": {"1"}, "hashes": {base64.RawURLEncoding.EncodeToString(h)},
+		"hashAlgorithmOID": {"2.16.840.1.101.3.4.2.1"}, "code_challenge": {challenge}, "code_challenge_method": {"S256"}, "state": {"s"}}
+
+	t.Run("code redeemed by another client", func(t *testing.T) {
+		loc := newBrowser(t, e).approve(q, e.alice, otp)
+		req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/oauth2/token", strings.NewReader(url.Values{"grant_type": {"authorization_code"},
+			"code": {loc.Query().Get("code")}, "redirect_uri": {flowRedirect}, "code_verifier": {verifier}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth("sca-other", "other-secret-with-entropy")
+		status, out, _ := e.do(t, req)
+		if status != 400 || out["error"] != "invalid_grant" {
+			t.Fatalf("another client's code: %d %v", status, out)
+		}
+	})
+
+	t.Run("loopback redirect on another port", func(t *testing.T) {
+		q2 := cloneQuery(q)
+		q2.Set("redirect_uri", "http://127.0.0.1:49152/callback")
+		loc := newBrowser(t, e).approve(q2, e.alice, otp)
+		if loc.Host != "127.0.0.1:49152" || loc.Query().Get("code") == "" {
+			t.Fatalf("redirect: %s", loc)
+		}
+		status, out := e.token(t, url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")},
+			"redirect_uri": {"http://127.0.0.1:49152/callback"}, "code_verifier": {verifier}})
+		if status != 200 {
+			t.Fatalf("token: %d %v", status, out)
+		}
+	})
+
+	t.Run("a non-loopback redirect must match exactly", func(t *testing.T) {
+		q2 := cloneQuery(q)
+		q2.Set("redirect_uri", "http://evil.example/callback")
+		resp, page := newBrowser(t, e).do(http.MethodGet, "/oauth2/authorize?"+q2.Encode(), nil)
+		if resp.StatusCode != 400 || strings.Contains(page, "/oauth2/login") || resp.Header.Get("Location") != "" {
+			t.Fatalf("unregistered redirect: %d %q %s", resp.StatusCode, resp.Header.Get("Location"), page)
+		}
+	})
+
+	t.Run("pushed request expires and works once", func(t *testing.T) {
+		par := func() string {
+			form := cloneQuery(q)
+			req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/oauth2/pushed_authorize", strings.NewReader(form.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.SetBasicAuth(flowClientID, flowClientSecret)
+			status, out, _ := e.do(t, req)
+			if status != 201 || out["request_uri"] == nil || out["expires_in"].(float64) != 90 {
+				t.Fatalf("PAR: %d %v", status, out)
+			}
+			return out["request_uri"].(string)
+		}
+		byRef := func(uri string) url.Values {
+			return url.Values{"client_id": {flowClientID}, "request_uri": {uri}}
+		}
+		uri := par()
+		loc := newBrowser(t, e).approve(byRef(uri), e.alice, otp)
+		if loc.Query().Get("code") == "" || loc.Query().Get("state") != "s" {
+			t.Fatalf("PAR redirect: %s", loc)
+		}
+		for name, u := range map[string]string{"reused": uri, "expired": func() string { u := par(); e.clock.Advance(91 * time.Second); return u }()} {
+			resp, page := newBrowser(t, e).do(http.MethodGet, "/oauth2/authorize?"+byRef(u).Encode(), nil)
+			if strings.Contains(page, "/oauth2/login") || (resp.StatusCode != 400 && !strings.Contains(resp.Header.Get("Location"), "error=")) {
+				t.Fatalf("%s request_uri: %d %s %s", name, resp.StatusCode, resp.Header.Get("Location"), page)
+			}
+		}
+	})
+}
+
+func cloneQuery(q url.Values) url.Values {
+	out := url.Values{}
+	for k, v := range q {
+		out[k] = append([]string(nil), v...)
+	}
+	return out
+}
