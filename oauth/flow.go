@@ -332,7 +332,7 @@ func (s *Server) Consent(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if r.Method == http.MethodGet {
-		s.render(w, http.StatusOK, "consent.html", d)
+		s.render(w, http.StatusOK, "consent.html", d, s.redirectOrigin(ctx, f.ClientID, form))
 		return
 	}
 	if r.PostFormValue("action") != "approve" {
@@ -380,8 +380,9 @@ func (s *Server) OTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d := pageData{Flow: f.ID, CSRF: csrf, NumSignatures: req.numSignatures}
+	origin := s.redirectOrigin(ctx, f.ClientID, form)
 	if r.Method == http.MethodGet {
-		s.render(w, http.StatusOK, "otp.html", d)
+		s.render(w, http.StatusOK, "otp.html", d, origin)
 		return
 	}
 	if r.PostFormValue("action") != "approve" {
@@ -393,11 +394,11 @@ func (s *Server) OTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.Is(err, sam.ErrCredentialLocked):
 		d.Error = msg("otp.locked")
-		s.render(w, http.StatusOK, "otp.html", d)
+		s.render(w, http.StatusOK, "otp.html", d, origin)
 		return
 	case errors.Is(err, sam.ErrAuthentication):
 		d.Error = msg("otp.failed")
-		s.render(w, http.StatusOK, "otp.html", d)
+		s.render(w, http.StatusOK, "otp.html", d, origin)
 		return
 	case err != nil:
 		s.finishError(w, r, f, fosite.ErrAccessDenied.WithDescription("The request cannot be approved").WithWrap(err))
@@ -472,9 +473,27 @@ func (s *Server) finishError(w http.ResponseWriter, r *http.Request, f *store.OA
 		return
 	}
 	_, _ = s.db.AdvanceOAuthFlow(ctx, f.ID, f.Step, store.FlowDone, "", s.now().UnixMilli())
-	if ar.GetState() == noState {
+	if req, ok := ar.(*fosite.AuthorizeRequest); ok && req.State == noState {
 		// fosite would echo the placeholder; the client sent no state.
-		ar.(*fosite.AuthorizeRequest).State = ""
+		req.State = ""
 	}
 	s.provider.WriteAuthorizeError(ctx, w, ar, rfcErr)
+}
+
+// redirectOrigin is the origin of the client's redirect URI for this flow.
+// A form whose submission ends in a redirect to the client must list it in
+// form-action, or browsers that apply form-action to redirects (Chrome)
+// block the way back to the client.
+func (s *Server) redirectOrigin(ctx context.Context, clientID string, form url.Values) string {
+	raw := form.Get("redirect_uri")
+	if raw == "" {
+		if c, err := s.db.OAuthClient(ctx, clientID); err == nil && len(c.RedirectURIs) > 0 {
+			raw = c.RedirectURIs[0]
+		}
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme == "" || u.Host == "" || strings.ContainsAny(u.Host, " ;'") {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
 }
