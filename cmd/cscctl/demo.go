@@ -228,6 +228,10 @@ func (c *cli) demoSummary(out string, d *demoFile) {
 	fmt.Fprintf(c.stdout, "  curl --cacert %s -u \"%s:$(jq -r .password %s)\" -d '{}' %s/csc/v2/auth/login\n", cert, d.Username, out, d.BaseURL)
 	fmt.Fprintf(c.stdout, "  then README.md, \"A signature with curl\": list, info, authorize with the PIN and a TOTP code\n")
 	fmt.Fprintf(c.stdout, "  (cscctl totp code -account %s) and signHash, verified with openssl\n", out)
+	if d.ClientID != "" {
+		fmt.Fprintf(c.stdout, "browser flow (OAuth, approve on our pages): OAuth client %s, redirect %s;\n", d.ClientID, d.RedirectURI)
+		fmt.Fprintf(c.stdout, "  README.md, \"Signing through the browser\", builds the authorize URL and exchanges the code\n")
+	}
 }
 
 // randomPassword is 16 base64url characters (96 random bits).
