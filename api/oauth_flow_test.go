@@ -123,9 +123,9 @@ func (b *browser) approve(query url.Values, a account, otp func() string) *url.U
 	f = fields(page)
 	f.Set("action", "approve")
 	resp, page = b.do(http.MethodPost, "/oauth2/consent", f)
-	if resp.StatusCode == http.StatusFound { // scope service: no second factor
-		loc, _ := url.Parse(resp.Header.Get("Location"))
-		return loc
+	if loc := resp.Header.Get("Location"); loc != "" && !strings.HasPrefix(loc, "/") && !strings.HasPrefix(loc, b.e.srv.URL) {
+		u, _ := url.Parse(loc) // scope service: no second factor, straight back to the client
+		return u
 	}
 	if resp.StatusCode != http.StatusSeeOther {
 		b.t.Fatalf("consent: %d %s", resp.StatusCode, page)

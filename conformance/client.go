@@ -79,7 +79,15 @@ func (s *suite) do(t testing.TB, c call) *response {
 	if c.auth != "" {
 		req.Header.Set("Authorization", c.auth)
 	}
-	resp, err := s.client.Do(req)
+	return s.send(t, s.client, req, c)
+}
+
+// send does req with client, calls Target.Check and decodes the answer.
+// c describes the request in messages.
+func (s *suite) send(t testing.TB, client *http.Client, req *http.Request, c call) *response {
+	t.Helper()
+	method := req.Method
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, c.path, err)
 	}

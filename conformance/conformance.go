@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -84,6 +85,37 @@ type Target struct {
 	// be revoked by us, it cannot use our SAD). Its PIN and TOTP secret are
 	// not used.
 	OtherUser *Account
+
+	// OAuthClient, when set, is a confidential OAuth 2.0 client registered
+	// on the server's authorization server (CSC API v2 §8.4), allowed the
+	// grants authorization_code, client_credentials and refresh_token and
+	// the scopes service and credential. Without it the v2/oauth2 subtests
+	// are skipped.
+	OAuthClient *OAuthClient
+
+	// Approve performs the signer's approval of an OAuth authorization
+	// request the way the server wants it (a browser, a form-driving
+	// client, ...): it opens authorizeURL (the authorization endpoint with
+	// the request's query), logs the account in, approves, enters otp as
+	// the second factor when one is asked for (otp is "" for scope service,
+	// which needs none), and returns the redirect the authorization server
+	// sent to the client (with code and state, or error). It ends t when
+	// the pages misbehave. Without it the subtests that need an approval are
+	// skipped. Each otp is of an unused TOTP step, as for
+	// credentials/authorize.
+	Approve func(t testing.TB, authorizeURL, otp string) *url.URL
+
+	// Deny, when set, is like Approve but the signer refuses the request
+	// (at the first page that offers it); it returns the redirect to the
+	// client, which must carry error=access_denied and the state.
+	Deny func(t testing.TB, authorizeURL string) *url.URL
+}
+
+// OAuthClient is a confidential OAuth 2.0 client of the server under test.
+type OAuthClient struct {
+	ID          string
+	Secret      string
+	RedirectURI string // registered redirect URI for the authorization code grant
 }
 
 // DefaultMaxWait is the longest real-time wait when Target.MaxWait is zero:
@@ -278,6 +310,14 @@ func newSuite(target Target) (*suite, error) {
 			return nil, errors.New("OtherUser must be a different user")
 		}
 		s.other = o
+	}
+	if c := target.OAuthClient; c != nil {
+		if c.ID == "" || c.Secret == "" || c.RedirectURI == "" {
+			return nil, errors.New("OAuthClient needs ID, Secret and RedirectURI")
+		}
+		if u, err := url.Parse(c.RedirectURI); err != nil || !u.IsAbs() {
+			return nil, fmt.Errorf("OAuthClient.RedirectURI %q is not an absolute URI", c.RedirectURI)
+		}
 	}
 	secret, _ := decodeTOTPSecret(target.TOTPSecret)
 	s.me = &signer{Account: target.Account, otp: otpFor(s.base, target.Username, secret)}

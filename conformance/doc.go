@@ -23,6 +23,11 @@
 //	CSC_CONFORMANCE_MAX_WAIT     longest real-time wait, a Go duration (default 65s; "0" never sleeps)
 //	CSC_CONFORMANCE_SAD_LIFETIME the server's SAD lifetime (e.g. 5m); with a MAX_WAIT that covers it the
 //	                             expired-SAD test waits for it, otherwise it is skipped
+//	CSC_CONFORMANCE_OAUTH_CLIENT "id:secret:redirect_uri" of a confidential OAuth client (grants
+//	                             authorization_code, client_credentials, refresh_token; scopes service
+//	                             and credential), for the v2/oauth2 subtests; id and secret contain no ':'.
+//	                             TestRemote has no driver for the signer's pages, so the subtests that
+//	                             need an approval skip; call [Run] with Target.Approve for them
 //
 // From Go, in-process: call [Run] with a [Target] whose Client trusts the
 // server and, for a server with an injected clock, Advance and Now, so that
@@ -44,6 +49,24 @@
 // attacks on a SAD (hash swap, replay, over-use, another credential, another
 // user); SAD and access-token expiry.
 //
+// With Target.OAuthClient, v2 also checks the OAuth 2.0 flows of CSC API v2
+// §8.4 under v2/oauth2: the RFC 8414 metadata at the base URL and info
+// advertising it (oauth2client, oauth2code, oauth2 = the base URL); the
+// client_credentials grant (HTTP Basic and client_secret_post, scope
+// service only, invalid_client and invalid_scope, credentials/list by
+// userID, RFC 7009 revocation); and, with Target.Approve driving the
+// signer's pages, the authorization code grant with PKCE S256 and a state:
+// scope credential over comma-separated base64url hashes giving a
+// credential token that signs exactly the approved hashes once each (every
+// signature verified) and opens nothing else, the code single-use and bound
+// to its code_verifier and redirect_uri, a revoked credential token
+// refused; pushed authorization (RFC 9126) with a single-use request_uri;
+// authorization_details (RFC 9396) repeated at the token endpoint and
+// echoed with the credential; refresh-token rotation with reuse revoking
+// the family (scope service); and, with Target.Deny, access_denied with the
+// state. Each approval of scope credential costs one TOTP step, like an
+// authorization; Approve gets the code to enter.
+//
 // # Time, TOTP and lockout
 //
 // The server accepts each TOTP time step once per signer, within now±1
@@ -54,7 +77,8 @@
 // step is kept in a file in os.TempDir, so that running the suite twice in a
 // row does not replay a step. A full run needs about five authorizations per
 // version: one per credential, one wrong PIN, one for the SCAL 2 attacks and,
-// with Advance or a long MaxWait, one for SAD expiry.
+// with Advance or a long MaxWait, one for SAD expiry; with Target.Approve,
+// v2 needs about six more for the OAuth approvals of scope credential.
 //
 // Wrong PIN and OTP attempts count toward the server's lockout (5
 // consecutive failures). The suite makes at most two failures in a row and

@@ -30,6 +30,9 @@ func (vs *vsuite) run(t *testing.T) {
 	if vs.other != nil {
 		t.Run("other_user", vs.testOtherUser)
 	}
+	if !vs.v.v1() {
+		t.Run("oauth2", vs.testOAuth)
+	}
 	// These move the server's clock (or wait) past lifetimes: last.
 	t.Run("sad_expiry", vs.testSADExpiry)
 	t.Run("access_token_expiry", vs.testAccessTokenExpiry)

@@ -72,5 +72,14 @@ func TestRemote(t *testing.T) {
 		}
 		target.SADLifetime = d
 	}
+	if v := os.Getenv("CSC_CONFORMANCE_OAUTH_CLIENT"); v != "" {
+		parts := strings.SplitN(v, ":", 3)
+		if len(parts) != 3 || parts[0] == "" || parts[1] == "" || parts[2] == "" {
+			t.Fatalf("CSC_CONFORMANCE_OAUTH_CLIENT: want id:secret:redirect_uri")
+		}
+		// No Approve driver for a remote server's pages: the subtests that
+		// need the signer's approval skip.
+		target.OAuthClient = &OAuthClient{ID: parts[0], Secret: parts[1], RedirectURI: parts[2]}
+	}
 	Run(t, target)
 }

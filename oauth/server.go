@@ -127,6 +127,7 @@ func NewServer(cfg ServerConfig, d ServerDeps, globalSecret []byte) (*Server, er
 // signer's approval and never comes from this grant.
 func (s *Server) Token(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	w = challengeWriter{w, r}
 	ar, err := s.provider.NewAccessRequest(ctx, r, NewSession(""))
 	if err != nil {
 		s.provider.WriteAccessError(ctx, w, ar, err)
@@ -223,6 +224,7 @@ func sameDetails(approved []byte, repeated string) error {
 // here already, so a bad request fails before the signer sees a page.
 func (s *Server) PushedAuthorize(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	w = challengeWriter{w, r}
 	if err := r.ParseForm(); err == nil && r.PostForm.Get("state") == "" {
 		r.PostForm.Set("state", noState)
 		r.Form.Set("state", noState)
@@ -244,10 +246,26 @@ func (s *Server) PushedAuthorize(w http.ResponseWriter, r *http.Request) {
 	s.provider.WritePushedAuthorizeResponse(ctx, w, ar, resp)
 }
 
+// challengeWriter adds the WWW-Authenticate header RFC 6749 §5.2 requires
+// on a 401 invalid_client answer to a client that used HTTP Basic; fosite
+// writes the status and body but not the header.
+type challengeWriter struct {
+	http.ResponseWriter
+	r *http.Request
+}
+
+func (c challengeWriter) WriteHeader(status int) {
+	if status == http.StatusUnauthorized && strings.HasPrefix(strings.ToLower(c.r.Header.Get("Authorization")), "basic ") {
+		c.Header().Set("WWW-Authenticate", `Basic realm="oauth2"`)
+	}
+	c.ResponseWriter.WriteHeader(status)
+}
+
 // Revoke is oauth2/revoke (RFC 7009). It answers 204, as the CSC API says;
 // revoking a refresh token also revokes the access tokens of its grant.
 func (s *Server) Revoke(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	w = challengeWriter{w, r}
 	if err := r.ParseForm(); err == nil && s.sam != nil {
 		if tok := r.PostForm.Get("token"); tok != "" && !strings.HasPrefix(tok, "ory_") {
 			// Perhaps a credential token (a SAD): only its own client may

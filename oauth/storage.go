@@ -261,9 +261,16 @@ func (s *Storage) CreatePARSession(ctx context.Context, requestURI string, r fos
 	if err != nil {
 		return err
 	}
-	if row.ExpiresAt == 0 {
-		row.ExpiresAt = s.now().Add(defaultPARLifespan).UnixMilli()
+	// fosite sets the expiry from the wall clock; GetPARSession checks it
+	// against ours. Keep the lifetime fosite meant and start it on our clock,
+	// so the two agree whatever the clock (tests move theirs).
+	lifetime := defaultPARLifespan
+	if row.ExpiresAt != 0 {
+		if d := time.Until(time.UnixMilli(row.ExpiresAt)); d > 0 {
+			lifetime = d
+		}
 	}
+	row.ExpiresAt = s.now().Add(lifetime).UnixMilli()
 	return s.db.CreateOAuthRequest(ctx, row)
 }
 
