@@ -2,15 +2,16 @@
 # machine: it installs what it needs (as root) or says in one line what is
 # missing, then runs every package's tests with the race detector against a
 # real SoftHSM2 token (created per test binary in a temporary directory) and
-# SQLite, plus PostgreSQL when CSC_TEST_POSTGRES_DSN is set.
+# SQLite, plus PostgreSQL when CSC_TEST_POSTGRES_DSN is set, and the
+# signer's pages in headless Chromium.
 
 GO       ?= go
 PKGS     ?= ./...
 SOFTHSM  := $(firstword $(wildcard /usr/lib/softhsm/libsofthsm2.so /usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so /usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so))
 
-.PHONY: test deps vet bench fuzz run build bench-http
+.PHONY: test deps test-deps vet bench fuzz run build bench-http
 
-test: deps vet
+test: test-deps vet
 	CGO_ENABLED=1 CSC_TEST_REQUIRE_HSM=1 $(GO) test -race -count=1 $(PKGS)
 
 vet: deps
@@ -29,6 +30,22 @@ deps:
 	      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null || exit 1; \
 	    else \
 	      echo "missing:$$missing (run: sudo apt-get install -y$$missing)"; exit 1; \
+	    fi; \
+	  fi
+
+# test-deps adds what only the tests need: Chromium, for the browser test of
+# the signer's pages (api/browser_test.go). Without root it says what to
+# install and goes on; that test then skips, or fails under CI=true or
+# CSC_TEST_REQUIRE_BROWSER=1.
+test-deps: deps
+	@missing=""; \
+	  command -v chromium >/dev/null || command -v chromium-browser >/dev/null || missing="$$missing chromium"; \
+	  if [ -n "$$missing" ]; then \
+	    if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	      echo "installing:$$missing"; \
+	      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null || exit 1; \
+	    else \
+	      echo "missing:$$missing, the browser test will skip (run: sudo apt-get install -y$$missing)"; \
 	    fi; \
 	  fi
 

@@ -328,7 +328,11 @@ func (s *Server) Consent(w http.ResponseWriter, r *http.Request) {
 		}
 		d.NumSignatures = req.numSignatures
 		for i, h := range req.hashes {
-			d.Documents = append(d.Documents, pageDocument{Label: req.labels[i], Fingerprint: fingerprint(h)})
+			label := req.labels[i]
+			if label == "" {
+				label = fmt.Sprintf(msg("consent.document"), i+1)
+			}
+			d.Documents = append(d.Documents, pageDocument{Label: label, Fingerprint: fingerprint(h)})
 		}
 	}
 	if r.Method == http.MethodGet {

@@ -16,6 +16,7 @@ var messages = map[string]map[string]string{
 		"consent.cred":     "Signing credential",
 		"consent.count":    "Number of signatures",
 		"consent.docs":     "Documents",
+		"consent.document": "Document %d",
 		"consent.service":  "%s asks to use the signing service on your behalf: to see your credentials and to ask for your approval of signatures.",
 		"consent.approve":  "Continue",
 		"consent.deny":     "Deny",
