@@ -58,14 +58,15 @@ type authView struct {
 
 // credentialInfoV2 is a v2 credentials/info answer (and a credentialInfos entry).
 type credentialInfoV2 struct {
-	CredentialID string   `json:"credentialID,omitempty"` // only in credentials/list
-	Description  string   `json:"description,omitempty"`
-	Key          keyView  `json:"key"`
-	Cert         certView `json:"cert"`
-	Auth         authView `json:"auth"`
-	SCAL         string   `json:"SCAL"`
-	Multisign    int      `json:"multisign"`
-	Lang         string   `json:"lang,omitempty"`
+	CredentialID       string   `json:"credentialID,omitempty"` // only in credentials/list
+	Description        string   `json:"description,omitempty"`
+	SignatureQualifier string   `json:"signatureQualifier,omitempty"`
+	Key                keyView  `json:"key"`
+	Cert               certView `json:"cert"`
+	Auth               authView `json:"auth"`
+	SCAL               string   `json:"SCAL"`
+	Multisign          int      `json:"multisign"`
+	Lang               string   `json:"lang,omitempty"`
 }
 
 type pinView struct {
@@ -99,15 +100,16 @@ type credentialInfoV1 struct {
 
 // view is what both versions render, computed once.
 type view struct {
-	desc    string
-	key     keyView
-	cert    certView
-	mode    string
-	pin     bool
-	otp     string // "" none, "totp" an authenticator app
-	scal    string
-	multi   int
-	expired bool
+	desc      string
+	qualifier string
+	key       keyView
+	cert      certView
+	mode      string
+	pin       bool
+	otp       string // "" none, "totp" an authenticator app
+	scal      string
+	multi     int
+	expired   bool
 }
 
 var curveOIDs = map[elliptic.Curve]string{
@@ -129,7 +131,7 @@ func splitCertificates(der []byte) ([]*x509.Certificate, error) {
 
 // credentialView renders a credential for credentials/info and list.
 func (s *Server) credentialView(ctx context.Context, cred *store.Credential, o infoOptions) (view, error) {
-	v := view{desc: cred.Description, mode: cred.AuthMode, scal: fmt.Sprint(cred.SCAL), multi: cred.Multisign}
+	v := view{desc: cred.Description, qualifier: cred.SignatureQualifier, mode: cred.AuthMode, scal: fmt.Sprint(cred.SCAL), multi: cred.Multisign}
 	pub, err := x509.ParsePKIXPublicKey(cred.PublicKey)
 	if err != nil {
 		return view{}, fmt.Errorf("credential %s: public key: %w", cred.ID, err)
@@ -193,7 +195,7 @@ func (s *Server) credentialView(ctx context.Context, cred *store.Credential, o i
 }
 
 func (v view) v2(lang string) credentialInfoV2 {
-	out := credentialInfoV2{Description: v.desc, Key: v.key, Cert: v.cert, Auth: authView{Mode: v.mode},
+	out := credentialInfoV2{Description: v.desc, SignatureQualifier: v.qualifier, Key: v.key, Cert: v.cert, Auth: authView{Mode: v.mode},
 		SCAL: v.scal, Multisign: v.multi, Lang: lang}
 	if v.pin {
 		out.Auth.Objects = append(out.Auth.Objects, authObject{Type: "Password", ID: "PIN", Format: "A", Label: "PIN",

@@ -5,6 +5,9 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
+	"fmt"
+	"github.com/openrssp/rssp/hsm"
+	"github.com/openrssp/rssp/sam"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -353,4 +356,81 @@ func cloneQuery(q url.Values) url.Values {
 		out[k] = append([]string(nil), v...)
 	}
 	return out
+}
+
+// TestOAuthSignatureQualifier: a request may name the kind of signature
+// (signatureQualifier) instead of the credential; after login the signer's
+// credential that answers to it is used, and the token response says which.
+func TestOAuthSignatureQualifier(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	registerWebClient(t, e)
+	sg, err := e.db.SignerByUsername(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cred, err := e.sam.CreateCredential(ctx, sam.NewCredential{SignerID: sg.ID, Algorithm: hsm.ECP256, SCAL: 2, Multisign: 1,
+		AuthMode: sam.AuthModeOAuth2Code, SignatureQualifier: "eu_eidas_qes"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.sam.IssueDevCertificate(ctx, cred.ID, sam.Subject{}, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	otp := func() string { e.clock.Advance(30 * time.Second); return e.totp(e.alice, 0) }
+	for _, viaDetails := range []bool{false, true} {
+		h := digest(fmt.Sprint("qualified ", viaDetails))
+		verifier, challenge := pkcePair(t)
+		q := url.Values{"response_type": {"code"}, "client_id": {flowClientID}, "redirect_uri": {flowRedirect},
+			"code_challenge": {challenge}, "code_challenge_method": {"S256"}}
+		details := `[{"type":"credential","signatureQualifier":"eu_eidas_qes","hashAlgorithmOID":"2.16.840.1.101.3.4.2.1","documentDigests":[{"hash":"` + b64(h) + `","label":"Qualified contract"}]}]`
+		if viaDetails {
+			q.Set("authorization_details", details)
+		} else {
+			q.Set("scope", "credential")
+			q.Set("signatureQualifier", "eu_eidas_qes")
+			q.Set("numSignatures", "1")
+			q.Set("hashes", base64.RawURLEncoding.EncodeToString(h))
+			q.Set("hashAlgorithmOID", "2.16.840.1.101.3.4.2.1")
+		}
+		loc := newBrowser(t, e).approve(q, e.alice, otp)
+		form := url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")}, "redirect_uri": {flowRedirect}, "code_verifier": {verifier}}
+		if viaDetails {
+			form.Set("authorization_details", details)
+		}
+		status, out := e.token(t, form)
+		if status != 200 || out["credentialID"] != cred.ID {
+			t.Fatalf("token (details %v): %d %v", viaDetails, status, out)
+		}
+		if viaDetails {
+			ad, _ := out["authorization_details"].([]any)
+			if len(ad) != 1 || ad[0].(map[string]any)["credentialID"] != cred.ID {
+				t.Fatalf("authorization_details echo: %v", out["authorization_details"])
+			}
+		}
+		status, out, _ = e.call(t, "/csc/v2/signatures/signHash", out["access_token"].(string), map[string]any{"credentialID": cred.ID,
+			"hashes": []string{b64(h)}, "hashAlgorithmOID": "2.16.840.1.101.3.4.2.1", "signAlgo": "1.2.840.10045.4.3.2"})
+		if status != 200 {
+			t.Fatalf("signHash: %d %v", status, out)
+		}
+		sig, _ := base64.StdEncoding.DecodeString(toStrings(out["signatures"])[0])
+		pub, _ := x509.ParsePKIXPublicKey(cred.PublicKey)
+		verify(t, pub, h, sig)
+	}
+	// A qualifier none of the user's credentials answers to is denied.
+	verifier, challenge := pkcePair(t)
+	_ = verifier
+	q := url.Values{"response_type": {"code"}, "client_id": {flowClientID}, "redirect_uri": {flowRedirect}, "scope": {"credential"},
+		"signatureQualifier": {"za_ecta_aes"}, "numSignatures": {"1"}, "hashes": {base64.RawURLEncoding.EncodeToString(digest("x"))},
+		"hashAlgorithmOID": {"2.16.840.1.101.3.4.2.1"}, "code_challenge": {challenge}, "code_challenge_method": {"S256"}, "state": {"q"}}
+	b := newBrowser(t, e)
+	resp, page := b.do(http.MethodGet, "/oauth2/authorize?"+q.Encode(), nil)
+	f := fields(page)
+	f.Set("username", e.alice.Username)
+	f.Set("password", e.alice.Password)
+	resp, _ = b.do(http.MethodPost, "/oauth2/login", f)
+	resp, _ = b.do(http.MethodGet, resp.Header.Get("Location"), nil)
+	loc, _ := url.Parse(resp.Header.Get("Location"))
+	if loc == nil || loc.Query().Get("error") != "access_denied" || loc.Query().Get("state") != "q" {
+		t.Fatalf("unknown qualifier: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+	}
 }

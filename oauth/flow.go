@@ -47,7 +47,9 @@ type FlowStore interface {
 	CreateOAuthFlow(ctx context.Context, f *store.OAuthFlow) error
 	OAuthFlowByID(ctx context.Context, id string) (*store.OAuthFlow, error)
 	AdvanceOAuthFlow(ctx context.Context, id, from, to, signerID string, nowMs int64) (bool, error)
+	AdvanceOAuthFlowForm(ctx context.Context, id, from, to, form string, nowMs int64) (bool, error)
 	Credential(ctx context.Context, id string) (*store.Credential, error)
+	CredentialsOf(ctx context.Context, signerID string) ([]store.Credential, error)
 	OAuthClient(ctx context.Context, id string) (*store.OAuthClient, error)
 }
 
@@ -136,6 +138,7 @@ func randomToken() (string, []byte, error) {
 // approve, from its parameters or its authorization_details.
 type cscRequest struct {
 	credentialID  string
+	qualifier     string // a signature qualifier naming the credential instead
 	numSignatures int
 	hashOID       string
 	hashes        [][]byte
@@ -150,10 +153,10 @@ func parseCSC(form url.Values, scopes fosite.Arguments) (*cscRequest, error) {
 		if err != nil {
 			return nil, err
 		}
-		if d.CredentialID == "" {
-			return nil, fosite.ErrInvalidRequest.WithDescription("signatureQualifier without credentialID is not supported: name the credential")
+		c := &cscRequest{credentialID: d.CredentialID, qualifier: d.SignatureQualifier, numSignatures: d.NumSignatures, hashOID: d.HashAlgorithmOID, details: &d}
+		if c.credentialID == "" {
+			c.credentialID = form.Get("credentialID") // resolved from the qualifier after login
 		}
-		c := &cscRequest{credentialID: d.CredentialID, numSignatures: d.NumSignatures, hashOID: d.HashAlgorithmOID, details: &d}
 		for _, doc := range d.Documents {
 			c.hashes = append(c.hashes, doc.Hash)
 			c.labels = append(c.labels, doc.Label)
@@ -163,9 +166,9 @@ func parseCSC(form url.Values, scopes fosite.Arguments) (*cscRequest, error) {
 	if !scopes.Has(ScopeCredential) {
 		return nil, nil
 	}
-	c := &cscRequest{credentialID: form.Get("credentialID"), hashOID: form.Get("hashAlgorithmOID")}
-	if c.credentialID == "" {
-		return nil, fosite.ErrInvalidRequest.WithDescription("scope credential needs credentialID")
+	c := &cscRequest{credentialID: form.Get("credentialID"), qualifier: form.Get("signatureQualifier"), hashOID: form.Get("hashAlgorithmOID")}
+	if c.credentialID == "" && c.qualifier == "" {
+		return nil, fosite.ErrInvalidRequest.WithDescription("scope credential needs credentialID or signatureQualifier")
 	}
 	n, err := strconv.Atoi(form.Get("numSignatures"))
 	if err != nil || n < 1 || n > maxDocuments {
@@ -316,6 +319,16 @@ func (s *Server) Consent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d := pageData{Flow: f.ID, CSRF: csrf, ClientName: s.clientName(ctx, f.ClientID)}
+	resolved := false
+	if req != nil && req.credentialID == "" {
+		// The request names a signature qualifier: the signer's (first)
+		// active credential that answers to it.
+		if req.credentialID, err = s.credentialForQualifier(ctx, f.SignerID, req.qualifier); err != nil {
+			s.finishError(w, r, f, fosite.ErrAccessDenied.WithDescription("No credential of this user answers to the signature qualifier"))
+			return
+		}
+		resolved = true
+	}
 	if req != nil {
 		cred, err := s.db.Credential(ctx, req.credentialID)
 		if err != nil || cred.SignerID != f.SignerID || cred.Status != store.StatusActive {
@@ -351,7 +364,10 @@ func (s *Server) Consent(w http.ResponseWriter, r *http.Request) {
 		s.finish(w, r, f, nil, nil)
 		return
 	}
-	if advanced, err := s.db.AdvanceOAuthFlow(ctx, f.ID, store.FlowConsent, store.FlowOTP, "", s.now().UnixMilli()); err != nil || !advanced {
+	if resolved {
+		form.Set("credentialID", req.credentialID)
+	}
+	if advanced, err := s.db.AdvanceOAuthFlowForm(ctx, f.ID, store.FlowConsent, store.FlowOTP, form.Encode(), s.now().UnixMilli()); err != nil || !advanced {
 		s.render(w, http.StatusBadRequest, "error.html", pageData{Error: msg("error.expired")})
 		return
 	}
@@ -500,4 +516,19 @@ func (s *Server) redirectOrigin(ctx context.Context, clientID string, form url.V
 		return ""
 	}
 	return u.Scheme + "://" + u.Host
+}
+
+// credentialForQualifier picks the signer's first active credential that
+// answers to a signature qualifier.
+func (s *Server) credentialForQualifier(ctx context.Context, signerID, qualifier string) (string, error) {
+	creds, err := s.db.CredentialsOf(ctx, signerID)
+	if err != nil {
+		return "", err
+	}
+	for _, c := range creds {
+		if qualifier != "" && c.SignatureQualifier == qualifier && c.Status == store.StatusActive {
+			return c.ID, nil
+		}
+	}
+	return "", errors.New("no credential for the qualifier")
 }

@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/openrssp/rssp/hsm"
 	"github.com/openrssp/rssp/store"
@@ -20,13 +21,16 @@ const (
 
 // NewCredential describes a credential to create.
 type NewCredential struct {
-	SignerID     string
-	Algorithm    hsm.KeyAlgorithm
-	SCAL         int    // 1 or 2 (default 2)
-	Multisign    int    // most signatures per SAD (default 1)
-	AuthMode     string // explicit or oauth2code (default oauth2code)
-	Description  string
-	Certificates [][]byte // optional DER chain, leaf first
+	SignerID    string
+	Algorithm   hsm.KeyAlgorithm
+	SCAL        int    // 1 or 2 (default 2)
+	Multisign   int    // most signatures per SAD (default 1)
+	AuthMode    string // explicit or oauth2code (default oauth2code)
+	Description string
+	// SignatureQualifier is the CSC signature qualifier (e.g. eu_eidas_qes)
+	// the credential answers to in OAuth requests; optional.
+	SignatureQualifier string
+	Certificates       [][]byte // optional DER chain, leaf first
 	// Disabled creates the credential disabled, for a key that has no
 	// certificate yet: IssueDevCertificate or ImportCertificate activates it.
 	Disabled bool
@@ -53,6 +57,10 @@ func (s *SAM) CreateCredential(ctx context.Context, req NewCredential) (*store.C
 		return nil, errors.New("sam: multisign must be between 1 and 1000")
 	case req.AuthMode != AuthModeExplicit && req.AuthMode != AuthModeOAuth2Code:
 		return nil, fmt.Errorf("sam: unknown auth mode %q", req.AuthMode)
+	case len(req.SignatureQualifier) > 64 || strings.ContainsFunc(req.SignatureQualifier, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_')
+	}):
+		return nil, errors.New("sam: a signature qualifier is lower-case letters, digits and '_' (e.g. eu_eidas_qes)")
 	}
 	if _, err := hsm.ParseKeyAlgorithm(string(req.Algorithm)); err != nil {
 		return nil, err
@@ -85,7 +93,7 @@ func (s *SAM) CreateCredential(ctx context.Context, req NewCredential) (*store.C
 		status = store.StatusDisabled
 	}
 	cred := &store.Credential{
-		ID: id, SignerID: sg.ID, Status: status, Description: req.Description,
+		ID: id, SignerID: sg.ID, Status: status, Description: req.Description, SignatureQualifier: req.SignatureQualifier,
 		KeyAlgorithm: string(req.Algorithm), KeyBlob: blob, PublicKey: pubDER, Certificates: certs,
 		SignAlgorithms: DefaultSignAlgorithms(req.Algorithm), SCAL: req.SCAL, Multisign: req.Multisign, AuthMode: req.AuthMode,
 	}

@@ -34,21 +34,24 @@ type Signer struct {
 // exists here only as KeyBlob, wrapped under the HSM master key; KeyMAC binds
 // the blob to this credential and its signer.
 type Credential struct {
-	ID             string   `gorm:"primaryKey;size:64"`
-	SignerID       string   `gorm:"size:64;not null;index"`
-	Status         string   `gorm:"size:16;not null"`
-	Description    string   `gorm:"size:512"`
-	KeyAlgorithm   string   `gorm:"size:16;not null"`
-	KeyBlob        []byte   `gorm:"not null"`
-	KeyMAC         []byte   `gorm:"not null"`
-	PublicKey      []byte   `gorm:"not null"` // PKIX DER
-	Certificates   []byte   // DER certificates, leaf first, concatenated
-	SignAlgorithms []string `gorm:"serializer:json"`
-	SCAL           int      `gorm:"not null"`
-	Multisign      int      `gorm:"not null"`
-	AuthMode       string   `gorm:"size:16;not null"`
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
+	ID          string `gorm:"primaryKey;size:64"`
+	SignerID    string `gorm:"size:64;not null;index"`
+	Status      string `gorm:"size:16;not null"`
+	Description string `gorm:"size:512"`
+	// SignatureQualifier (CSC, e.g. eu_eidas_qes) lets an OAuth request
+	// name the kind of signature instead of the credential.
+	SignatureQualifier string   `gorm:"size:64;not null;default:''"`
+	KeyAlgorithm       string   `gorm:"size:16;not null"`
+	KeyBlob            []byte   `gorm:"not null"`
+	KeyMAC             []byte   `gorm:"not null"`
+	PublicKey          []byte   `gorm:"not null"` // PKIX DER
+	Certificates       []byte   // DER certificates, leaf first, concatenated
+	SignAlgorithms     []string `gorm:"serializer:json"`
+	SCAL               int      `gorm:"not null"`
+	Multisign          int      `gorm:"not null"`
+	AuthMode           string   `gorm:"size:16;not null"`
+	CreatedAt          time.Time
+	UpdatedAt          time.Time
 }
 
 // Factor is one authentication factor: a credential PIN (CredentialID set), or

@@ -61,6 +61,16 @@ func (s *Store) AdvanceOAuthFlow(ctx context.Context, id, from, to, signerID str
 	return res.RowsAffected == 1, wrapErr("advance oauth flow", res.Error)
 }
 
+// AdvanceOAuthFlowForm is AdvanceOAuthFlow that also replaces the stored
+// request (when the flow resolves a parameter, such as the credential a
+// signature qualifier names), in the same statement.
+func (s *Store) AdvanceOAuthFlowForm(ctx context.Context, id, from, to, form string, nowMs int64) (bool, error) {
+	defer s.lockWrites()()
+	res := s.db.WithContext(ctx).Model(&OAuthFlow{}).Where("id = ? AND step = ? AND expires_at > ?", id, from, nowMs).
+		Updates(map[string]any{"step": to, "form": form})
+	return res.RowsAffected == 1, wrapErr("advance oauth flow", res.Error)
+}
+
 // DeleteExpiredOAuthFlows removes flows that expired before beforeMs.
 func (s *Store) DeleteExpiredOAuthFlows(ctx context.Context, beforeMs int64) (int64, error) {
 	defer s.lockWrites()()

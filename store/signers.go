@@ -39,9 +39,9 @@ func (s *Store) Credential(ctx context.Context, id string) (*Credential, error) 
 	// Hand-written scan: read on every signature (see SADByTokenHash).
 	var c Credential
 	var algs string
-	err := s.hotRow(ctx, `SELECT id, signer_id, status, description, key_algorithm, key_blob, key_mac, public_key,
+	err := s.hotRow(ctx, `SELECT id, signer_id, status, description, signature_qualifier, key_algorithm, key_blob, key_mac, public_key,
 		certificates, sign_algorithms, scal, multisign, auth_mode, created_at, updated_at FROM credentials WHERE id = ?`, []any{id},
-		&c.ID, &c.SignerID, &c.Status, &c.Description, &c.KeyAlgorithm, &c.KeyBlob, &c.KeyMAC, &c.PublicKey,
+		&c.ID, &c.SignerID, &c.Status, &c.Description, &c.SignatureQualifier, &c.KeyAlgorithm, &c.KeyBlob, &c.KeyMAC, &c.PublicKey,
 		&c.Certificates, &algs, &c.SCAL, &c.Multisign, &c.AuthMode, &c.CreatedAt, &c.UpdatedAt)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, wrapErr("credential", ErrNotFound)

@@ -382,6 +382,23 @@ func migrations() []*gormigrate.Migration {
 				return tx.Migrator().DropTable("oauth_flows")
 			},
 		},
+		{
+			// Credentials may carry a CSC signature qualifier.
+			ID: "2026112303_signature_qualifier",
+			Migrate: func(tx *gorm.DB) error {
+				type Credential struct {
+					SignatureQualifier string `gorm:"size:64;not null;default:''"`
+				}
+				if tx.Migrator().HasColumn(&Credential{}, "signature_qualifier") {
+					return nil // a fresh database got it from the first migration's live model
+				}
+				return tx.Migrator().AddColumn(&Credential{}, "SignatureQualifier")
+			},
+			Rollback: func(tx *gorm.DB) error {
+				type Credential struct{ SignatureQualifier string }
+				return tx.Migrator().DropColumn(&Credential{}, "signature_qualifier")
+			},
+		},
 	}
 }
 

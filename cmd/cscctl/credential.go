@@ -46,6 +46,7 @@ type newCredential struct {
 	multisign   int
 	auth        string
 	description string
+	qualifier   string // CSC signature qualifier, optional
 	pin         string // empty: no PIN
 	csrPath     string // empty: certificate from the development CA
 }
@@ -56,7 +57,7 @@ type newCredential struct {
 // deletes the credential again.
 func (e *env) createCredential(ctx context.Context, sg *store.Signer, req newCredential) (cred *store.Credential, err error) {
 	cred, err = e.sam.CreateCredential(ctx, sam.NewCredential{SignerID: sg.ID, Algorithm: req.alg, SCAL: req.scal,
-		Multisign: req.multisign, AuthMode: req.auth, Description: req.description, Disabled: true})
+		Multisign: req.multisign, AuthMode: req.auth, Description: req.description, SignatureQualifier: req.qualifier, Disabled: true})
 	if err != nil {
 		return nil, err
 	}
@@ -102,7 +103,7 @@ func credentialCreate() *command {
 	return &command{
 		name:     "create",
 		summary:  "generate a key in the HSM for a signer, set its PIN, and certify it (development CA) or write a CSR",
-		synopsis: "-username U -alg " + algorithmNames() + " [-scal 2] [-multisign N] [-auth explicit|oauth2code] [-description D] [-pin-file F | -no-pin] [-csr out.csr]",
+		synopsis: "-username U -alg " + algorithmNames() + " [-scal 2] [-multisign N] [-auth explicit|oauth2code] [-description D] [-qualifier Q] [-pin-file F | -no-pin] [-csr out.csr]",
 		setup: func(fs *flag.FlagSet) action {
 			username := fs.String("username", "", "owner's login name (required)")
 			alg := fs.String("alg", "", "key algorithm: "+algorithmNames()+" (required)")
@@ -110,6 +111,7 @@ func credentialCreate() *command {
 			multisign := fs.Int("multisign", 1, "most signatures one authorization allows (1 to 1000)")
 			auth := fs.String("auth", sam.AuthModeExplicit, "authorization mode: explicit or oauth2code")
 			description := fs.String("description", "", "description shown to signature applications")
+			qualifier := fs.String("qualifier", "", "CSC signature qualifier OAuth requests may name instead of the credential (e.g. eu_eidas_qes)")
 			pinFile := fs.String("pin-file", "", "file whose first line is the PIN; without it the PIN is asked twice on a terminal, or read as one line from stdin")
 			noPIN := fs.Bool("no-pin", false, "set no PIN (the credential then cannot be authorized explicitly)")
 			csr := fs.String("csr", "", "write a PEM CSR here for an external CA instead of issuing a development certificate; the credential stays disabled until import-cert")
@@ -140,7 +142,7 @@ func credentialCreate() *command {
 				if err != nil {
 					return err
 				}
-				req := newCredential{username: *username, alg: a, scal: *scal, multisign: *multisign, auth: *auth, description: *description, csrPath: *csr}
+				req := newCredential{username: *username, alg: a, scal: *scal, multisign: *multisign, auth: *auth, description: *description, csrPath: *csr, qualifier: *qualifier}
 				if !*noPIN {
 					if req.pin, err = c.secret(*pinFile, "PIN"); err != nil {
 						return err
