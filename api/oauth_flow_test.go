@@ -434,3 +434,43 @@ func TestOAuthSignatureQualifier(t *testing.T) {
 		t.Fatalf("unknown qualifier: %d %s", resp.StatusCode, resp.Header.Get("Location"))
 	}
 }
+
+// TestOAuthPublicClient: a public client (a native app, no secret) uses the
+// code flow with PKCE and authenticates at the token endpoint by client_id
+// alone; client_credentials is not open to it.
+func TestOAuthPublicClient(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	if err := e.db.CreateOAuthClient(ctx, &store.OAuthClient{ID: "native-app", Name: "Native app", Public: true,
+		RedirectURIs: []string{"http://127.0.0.1/callback"}, GrantTypes: []string{"authorization_code", "refresh_token"},
+		ResponseTypes: []string{"code"}, Scopes: []string{"service", "credential"}}); err != nil {
+		t.Fatal(err)
+	}
+	cred := e.alice.Credentials[0]
+	h := digest("from a native app")
+	verifier, challenge := pkcePair(t)
+	redirect := "http://127.0.0.1:50123/callback" // RFC 8252: any loopback port
+	q := url.Values{"response_type": {"code"}, "client_id": {"native-app"}, "redirect_uri": {redirect}, "scope": {"credential"},
+		"credentialID": {cred.ID}, "numSignatures": {"1"}, "hashes": {base64.RawURLEncoding.EncodeToString(h)},
+		"hashAlgorithmOID": {"2.16.840.1.101.3.4.2.1"}, "code_challenge": {challenge}, "code_challenge_method": {"S256"}}
+	loc := newBrowser(t, e).approve(q, e.alice, func() string { e.clock.Advance(30 * time.Second); return e.totp(e.alice, 0) })
+	post := func(form url.Values) (int, map[string]any) {
+		req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/oauth2/token", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		status, out, _ := e.do(t, req)
+		return status, out
+	}
+	status, out := post(url.Values{"grant_type": {"client_credentials"}, "client_id": {"native-app"}})
+	if status == 200 {
+		t.Fatalf("a public client got a client_credentials token: %v", out)
+	}
+	status, out = post(url.Values{"grant_type": {"authorization_code"}, "client_id": {"native-app"}, "code": {loc.Query().Get("code")},
+		"redirect_uri": {redirect}, "code_verifier": {verifier}})
+	if status != 200 || out["credentialID"] != cred.ID {
+		t.Fatalf("public client token: %d %v", status, out)
+	}
+	status, out, _ = e.call(t, "/csc/v2/signatures/signHash", out["access_token"].(string), map[string]any{"credentialID": cred.ID,
+		"hashes": []string{b64(h)}, "hashAlgorithmOID": "2.16.840.1.101.3.4.2.1", "signAlgo": "1.2.840.113549.1.1.11"})
+	if status != 200 {
+		t.Fatalf("signHash: %d %v", status, out)
+	}
+}
