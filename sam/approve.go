@@ -98,13 +98,9 @@ func (s *SAM) Approve(ctx context.Context, req ApproveRequest) (*Approval, error
 // app, or an out-of-band code against the phone factor and b; counted before
 // the check (fail closed), released only on success.
 func (s *SAM) verifyOTP(ctx context.Context, cred *store.Credential, signerID, code, challengeID string, b Binding) error {
-	kind := otpKind(challengeID)
-	f, err := s.db.Factor(ctx, cred.SignerID, "", kind)
-	if errors.Is(err, store.ErrNotFound) {
-		return ErrAuthentication.with(fmt.Errorf("signer has no %s factor", kind))
-	}
+	f, err := s.otpFactor(ctx, cred.SignerID, challengeID)
 	if err != nil {
-		return internal(err)
+		return err
 	}
 	a, err := s.reserve(ctx, f)
 	if err != nil {
@@ -113,15 +109,7 @@ func (s *SAM) verifyOTP(ctx context.Context, cred *store.Credential, signerID, c
 	if a.locked {
 		return ErrOTPLocked
 	}
-	ok := false
-	switch {
-	case code == "":
-		// Refused without a check, but counted.
-	case challengeID != "":
-		ok, err = s.checkChallenge(ctx, signerID, challengeID, code, b)
-	default:
-		ok, err = s.checkTOTP(ctx, f, code)
-	}
+	ok, err := s.checkOTP(ctx, f, signerID, code, challengeID, b)
 	if err != nil {
 		return internal(err)
 	}
@@ -135,12 +123,40 @@ func (s *SAM) verifyOTP(ctx context.Context, cred *store.Credential, signerID, c
 }
 
 // otpKind is the factor a one-time code counts against: the phone for an
-// answer to an out-of-band challenge, the TOTP app otherwise.
+// answer to an out-of-band challenge, the TOTP app otherwise. Either way
+// failures lead to a lockout.
 func otpKind(challengeID string) string {
 	if challengeID != "" {
 		return store.FactorSMS
 	}
 	return store.FactorTOTP
+}
+
+// otpFactor loads the factor a one-time code counts against.
+func (s *SAM) otpFactor(ctx context.Context, signerID, challengeID string) (*store.Factor, error) {
+	kind := otpKind(challengeID)
+	f, err := s.db.Factor(ctx, signerID, "", kind)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrAuthentication.with(fmt.Errorf("signer has no %s factor", kind))
+	}
+	if err != nil {
+		return nil, internal(err)
+	}
+	return f, nil
+}
+
+// checkOTP checks a one-time code, reserved beforehand: the answer to an
+// out-of-band challenge bound to b, or a TOTP code. An empty code fails
+// without a check (and stays counted).
+func (s *SAM) checkOTP(ctx context.Context, f *store.Factor, signerID, code, challengeID string, b Binding) (bool, error) {
+	switch {
+	case code == "":
+		return false, nil
+	case challengeID != "":
+		return s.checkChallenge(ctx, signerID, challengeID, code, b)
+	default:
+		return s.checkTOTP(ctx, f, code)
+	}
 }
 
 // Issue turns the approval into a SAD whose token is derived from the OAuth

@@ -108,18 +108,8 @@ func (s *SAM) verifyFactors(ctx context.Context, cred *store.Credential, req Aut
 	needOTP := cred.SCAL >= 2 || req.OTP != ""
 	var otpF *store.Factor
 	if needOTP {
-		// Out-of-band codes count against the phone factor, TOTP codes
-		// against the app: either way failures lead to a lockout.
-		kind := store.FactorTOTP
-		if req.ChallengeID != "" {
-			kind = store.FactorSMS
-		}
-		otpF, err = s.db.Factor(ctx, cred.SignerID, "", kind)
-		if errors.Is(err, store.ErrNotFound) {
-			return ErrAuthentication.with(fmt.Errorf("signer has no %s factor", kind))
-		}
-		if err != nil {
-			return internal(err)
+		if otpF, err = s.otpFactor(ctx, cred.SignerID, req.ChallengeID); err != nil {
+			return err
 		}
 	}
 
@@ -145,15 +135,12 @@ func (s *SAM) verifyFactors(ctx context.Context, cred *store.Credential, req Aut
 		return internal(err)
 	}
 	otpOK := !needOTP
-	switch {
-	case needOTP && req.ChallengeID != "":
-		otpOK, err = s.checkChallenge(ctx, req.SignerID, req.ChallengeID, req.OTP,
+	if needOTP {
+		otpOK, err = s.checkOTP(ctx, otpF, req.SignerID, req.OTP, req.ChallengeID,
 			Binding{CredentialID: cred.ID, HashAlgorithm: req.HashAlgorithm, Hashes: req.Hashes, NumSignatures: req.NumSignatures})
-	case needOTP:
-		otpOK, err = s.checkTOTP(ctx, otpF, req.OTP)
-	}
-	if err != nil {
-		return internal(err)
+		if err != nil {
+			return internal(err)
+		}
 	}
 	if err := s.finish(ctx, pinA, pinOK, cred.ID); err != nil {
 		return err
