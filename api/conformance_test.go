@@ -123,6 +123,11 @@ func loginAndConsent(b *browser, authorizeURL string, a account) string {
 	if resp.StatusCode != http.StatusOK || !strings.Contains(page, `action="/oauth2/login"`) {
 		b.t.Fatalf("authorize: %d %s %s", resp.StatusCode, resp.Header.Get("Location"), page)
 	}
+	for _, h := range []string{"Content-Security-Policy", "X-Frame-Options"} {
+		if resp.Header.Get(h) == "" {
+			b.t.Fatalf("login page without %s", h)
+		}
+	}
 	f := fields(page)
 	f.Set("username", a.Username)
 	f.Set("password", a.Password)

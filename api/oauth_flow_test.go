@@ -100,52 +100,11 @@ func pkcePair(t *testing.T) (verifier, challenge string) {
 }
 
 // approve walks the signer's pages for the authorization request in query
-// (login, consent, second factor) and returns the redirect to the client.
+// (login, consent, second factor with the code otp gives) and returns the
+// redirect to the client.
 func (b *browser) approve(query url.Values, a account, otp func() string) *url.URL {
 	b.t.Helper()
-	resp, page := b.do(http.MethodGet, "/oauth2/authorize?"+query.Encode(), nil)
-	if resp.StatusCode != 200 || !strings.Contains(page, `action="/oauth2/login"`) {
-		b.t.Fatalf("authorize: %d %s %s", resp.StatusCode, resp.Header.Get("Location"), page)
-	}
-	for _, h := range []string{"Content-Security-Policy", "X-Frame-Options"} {
-		if resp.Header.Get(h) == "" {
-			b.t.Fatalf("login page without %s", h)
-		}
-	}
-	f := fields(page)
-	f.Set("username", a.Username)
-	f.Set("password", a.Password)
-	resp, page = b.do(http.MethodPost, "/oauth2/login", f)
-	if resp.StatusCode != http.StatusSeeOther {
-		b.t.Fatalf("login: %d %s", resp.StatusCode, page)
-	}
-	resp, page = b.do(http.MethodGet, resp.Header.Get("Location"), nil)
-	if resp.StatusCode != 200 {
-		b.t.Fatalf("consent page: %d %s", resp.StatusCode, page)
-	}
-	f = fields(page)
-	f.Set("action", "approve")
-	resp, page = b.do(http.MethodPost, "/oauth2/consent", f)
-	if loc := resp.Header.Get("Location"); loc != "" && !strings.HasPrefix(loc, "/") && !strings.HasPrefix(loc, b.e.srv.URL) {
-		u, _ := url.Parse(loc) // scope service: no second factor, straight back to the client
-		return u
-	}
-	if resp.StatusCode != http.StatusSeeOther {
-		b.t.Fatalf("consent: %d %s", resp.StatusCode, page)
-	}
-	resp, page = b.do(http.MethodGet, resp.Header.Get("Location"), nil)
-	f = fields(page)
-	f.Set("action", "approve")
-	f.Set("otp", otp())
-	resp, page = b.do(http.MethodPost, "/oauth2/otp", f)
-	if resp.StatusCode != http.StatusFound && resp.StatusCode != http.StatusSeeOther {
-		b.t.Fatalf("otp: %d %s", resp.StatusCode, page)
-	}
-	loc, err := url.Parse(resp.Header.Get("Location"))
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	return loc
+	return approveURL(b, b.e.srv.URL+"/oauth2/authorize?"+query.Encode(), a, otp())
 }
 
 // token posts to oauth2/token as the web client.
