@@ -271,6 +271,16 @@ func TestOAuthCodeBindings(t *testing.T) {
 		}
 	})
 
+	t.Run("service and credential scopes together are refused", func(t *testing.T) {
+		q2 := cloneQuery(q)
+		q2.Set("scope", "service credential")
+		resp, _ := newBrowser(t, e).do(http.MethodGet, "/oauth2/authorize?"+q2.Encode(), nil)
+		loc, _ := url.Parse(resp.Header.Get("Location"))
+		if loc == nil || loc.Query().Get("error") != "invalid_scope" || loc.Query().Get("state") != "s" {
+			t.Fatalf("both scopes: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+		}
+	})
+
 	t.Run("a non-loopback redirect must match exactly", func(t *testing.T) {
 		q2 := cloneQuery(q)
 		q2.Set("redirect_uri", "http://evil.example/callback")

@@ -59,8 +59,16 @@ var _ FlowStore = (*store.Store)(nil)
 // the redirect.
 const flowLifetime = 10 * time.Minute
 
-// flowCookie binds a flow to the browser that started it.
-const flowCookie = "rssp_flow"
+// flowCookie binds a flow to the browser that started it: one cookie per
+// flow, so two authorizations in two tabs do not disturb each other.
+const flowCookie = "rssp_flow_"
+
+func cookieName(flowID string) string {
+	if len(flowID) > 16 {
+		flowID = flowID[:16]
+	}
+	return flowCookie + flowID
+}
 
 // noState stands in for an absent state parameter: CSC makes state optional,
 // fosite requires one. It never reaches the client.
@@ -148,6 +156,11 @@ type cscRequest struct {
 
 // parseCSC validates the CSC parameters of an authorization request.
 func parseCSC(form url.Values, scopes fosite.Arguments) (*cscRequest, error) {
+	if scopes.Has(ScopeService) && (scopes.Has(ScopeCredential) || form.Get("authorization_details") != "") {
+		// A credential token is a SAD and never refreshable; a service
+		// grant is. One authorization is one or the other.
+		return nil, fosite.ErrInvalidScope.WithDescription("ask for scope service or for a credential, not both")
+	}
 	if raw := form.Get("authorization_details"); raw != "" {
 		d, err := ParseAuthorizationDetails(raw)
 		if err != nil {
@@ -230,7 +243,7 @@ func (s *Server) Authorize(w http.ResponseWriter, r *http.Request) {
 		s.provider.WriteAuthorizeError(ctx, w, ar, fosite.ErrServerError.WithWrap(err))
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: flowCookie, Value: browser, Path: "/oauth2/", HttpOnly: true, Secure: r.TLS != nil,
+	http.SetCookie(w, &http.Cookie{Name: cookieName(flowID), Value: browser, Path: "/oauth2/", HttpOnly: true, Secure: r.TLS != nil,
 		SameSite: http.SameSiteLaxMode, MaxAge: int(flowLifetime / time.Second)})
 	s.render(w, http.StatusOK, "login.html", pageData{Flow: flowID, CSRF: csrf, ClientName: s.clientName(ctx, f.ClientID)})
 }
@@ -255,7 +268,7 @@ func (s *Server) clientName(ctx context.Context, id string) string {
 // not expired. A failure shows the expired page.
 func (s *Server) flowFor(w http.ResponseWriter, r *http.Request, step string) (*store.OAuthFlow, string, bool) {
 	id := r.FormValue("flow")
-	c, err := r.Cookie(flowCookie)
+	c, err := r.Cookie(cookieName(id))
 	f, ferr := s.db.OAuthFlowByID(r.Context(), id)
 	ok := id != "" && err == nil && ferr == nil && f.Step == step && f.ExpiresAt > s.now().UnixMilli() &&
 		subtle.ConstantTimeCompare(hash(c.Value), f.BrowserHash) == 1
