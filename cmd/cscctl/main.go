@@ -90,6 +90,7 @@ func commands() []*command {
 		userCommand(),
 		credentialCommand(),
 		totpCommand(),
+		factorCommand(),
 		auditCommand(),
 		demoCommand(),
 		clientCommand(),
