@@ -70,7 +70,7 @@ type TokenStore interface {
 	sam.SignerLookup
 	CreateTokens(ctx context.Context, ts ...*store.Token) error
 	TokenByHash(ctx context.Context, hash []byte) (*store.Token, error)
-	UseRefreshToken(ctx context.Context, id string, nowMs int64) (bool, error)
+	RotateRefreshToken(ctx context.Context, id string, nowMs int64, next ...*store.Token) (bool, error)
 	RevokeToken(ctx context.Context, id string, nowMs int64) error
 	RevokeTokenFamily(ctx context.Context, familyID string, nowMs int64) error
 }
@@ -130,18 +130,27 @@ func (l *Logins) Refresh(ctx context.Context, refreshToken string) (Issued, erro
 	case t.UsedAt != 0:
 		return Issued{}, l.reuse(ctx, t, now)
 	}
-	ok, err := l.db.UseRefreshToken(ctx, t.ID, now)
+	out, rows, err := l.newTokens(t.SignerID, t.FamilyID, true)
+	if err != nil {
+		return Issued{}, err
+	}
+	ok, err := l.db.RotateRefreshToken(ctx, t.ID, now, rows...)
 	if err != nil {
 		return Issued{}, sam.ErrInternal.With(err)
 	}
 	if !ok { // another request spent it first
 		return Issued{}, l.reuse(ctx, t, now)
 	}
-	return l.issue(ctx, t.SignerID, t.FamilyID, true)
+	return out, nil
 }
 
-// reuse revokes the login of a refresh token presented twice.
+// reuse revokes the login of a refresh token presented twice. The token
+// itself is revoked first: that waits for a concurrent exchange of it to
+// commit its successors, which the family revocation then includes.
 func (l *Logins) reuse(ctx context.Context, t *store.Token, nowMs int64) error {
+	if err := l.db.RevokeToken(ctx, t.ID, nowMs); err != nil {
+		return sam.ErrInternal.With(err)
+	}
 	if err := l.db.RevokeTokenFamily(ctx, t.FamilyID, nowMs); err != nil {
 		return sam.ErrInternal.With(err)
 	}
@@ -149,25 +158,35 @@ func (l *Logins) reuse(ctx context.Context, t *store.Token, nowMs int64) error {
 }
 
 func (l *Logins) issue(ctx context.Context, signerID, family string, withRefresh bool) (Issued, error) {
+	out, rows, err := l.newTokens(signerID, family, withRefresh)
+	if err != nil {
+		return Issued{}, err
+	}
+	if err := l.db.CreateTokens(ctx, rows...); err != nil {
+		return Issued{}, sam.ErrInternal.With(err)
+	}
+	return out, nil
+}
+
+// newTokens makes an access token, and a refresh token when asked, of one
+// login, and the rows that store them.
+func (l *Logins) newTokens(signerID, family string, withRefresh bool) (Issued, []*store.Token, error) {
 	now := l.now()
 	access, accessRow, err := l.newToken(store.TokenAccess, signerID, family, now.Add(l.cfg.AccessTTL))
 	if err != nil {
-		return Issued{}, err
+		return Issued{}, nil, err
 	}
 	rows := []*store.Token{accessRow}
 	out := Issued{AccessToken: access, ExpiresIn: int(l.cfg.AccessTTL / time.Second)}
 	if withRefresh {
 		refresh, refreshRow, err := l.newToken(store.TokenRefresh, signerID, family, now.Add(l.cfg.RefreshTTL))
 		if err != nil {
-			return Issued{}, err
+			return Issued{}, nil, err
 		}
 		rows = append(rows, refreshRow)
 		out.RefreshToken = refresh
 	}
-	if err := l.db.CreateTokens(ctx, rows...); err != nil {
-		return Issued{}, sam.ErrInternal.With(err)
-	}
-	return out, nil
+	return out, rows, nil
 }
 
 func (l *Logins) newToken(kind, signerID, family string, expires time.Time) (string, *store.Token, error) {

@@ -39,15 +39,31 @@ func (s *Store) TokenByHash(ctx context.Context, hash []byte) (*Token, error) {
 	return &t, nil
 }
 
-// UseRefreshToken marks an unused, unrevoked, unexpired refresh token as
-// exchanged, in one statement. It reports false when the token was not in
-// that state, so a refresh token is exchanged at most once across all nodes.
-func (s *Store) UseRefreshToken(ctx context.Context, id string, nowMs int64) (bool, error) {
+// RotateRefreshToken spends an unused, unrevoked, unexpired refresh token
+// and inserts its successors (next) in one transaction. It reports false,
+// and inserts nothing, when the token was not in that state, so a refresh
+// token is exchanged at most once across all nodes. The spent row stays
+// locked until the successors are in, so a concurrent reuse that revokes the
+// token first and then its family (see oauth.Logins) also revokes them.
+func (s *Store) RotateRefreshToken(ctx context.Context, id string, nowMs int64, next ...*Token) (bool, error) {
 	defer s.lockWrites()()
-	res := s.db.WithContext(ctx).Model(&Token{}).
-		Where("id = ? AND kind = ? AND used_at = 0 AND revoked_at = 0 AND expires_at > ?", id, TokenRefresh, nowMs).
-		Update("used_at", nowMs)
-	return res.RowsAffected == 1, wrapErr("use refresh token", res.Error)
+	applied := false
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		res := tx.Model(&Token{}).
+			Where("id = ? AND kind = ? AND used_at = 0 AND revoked_at = 0 AND expires_at > ?", id, TokenRefresh, nowMs).
+			Update("used_at", nowMs)
+		if res.Error != nil || res.RowsAffected != 1 {
+			return res.Error
+		}
+		for _, t := range next {
+			if err := tx.Create(t).Error; err != nil {
+				return err
+			}
+		}
+		applied = true
+		return nil
+	})
+	return applied, wrapErr("rotate refresh token", err)
 }
 
 // RevokeToken revokes one token.

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -30,10 +31,10 @@ func TestTokens(t *testing.T) {
 		if _, err := s.TokenByHash(ctx, []byte("nope")); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("unknown token: %v", err)
 		}
-		if ok, err := s.UseRefreshToken(ctx, "a1", 10); err != nil || ok {
+		if ok, err := s.RotateRefreshToken(ctx, "a1", 10); err != nil || ok {
 			t.Fatalf("an access token was exchanged as a refresh token: %v %v", ok, err)
 		}
-		if ok, err := s.UseRefreshToken(ctx, "r1", 2000); err != nil || ok {
+		if ok, err := s.RotateRefreshToken(ctx, "r1", 2000); err != nil || ok {
 			t.Fatalf("an expired refresh token was exchanged: %v %v", ok, err)
 		}
 		// Many nodes racing to exchange one refresh token: exactly one wins.
@@ -43,7 +44,9 @@ func TestTokens(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				ok, err := s.UseRefreshToken(ctx, "r1", 10)
+				next := &store.Token{ID: "n" + fmt.Sprint(i), Hash: []byte("hn" + fmt.Sprint(i)), Kind: store.TokenRefresh, FamilyID: "f1",
+					SignerID: sg.ID, ClientID: "c", Scope: "service", ExpiresAt: 1000}
+				ok, err := s.RotateRefreshToken(ctx, "r1", 10, next)
 				if err != nil {
 					t.Error(err)
 				}
@@ -55,6 +58,15 @@ func TestTokens(t *testing.T) {
 		wg.Wait()
 		if won.Load() != 1 {
 			t.Fatalf("refresh token exchanged %d times, want 1", won.Load())
+		}
+		stored := 0
+		for i := 0; i < 20; i++ {
+			if _, err := s.TokenByHash(ctx, []byte("hn"+fmt.Sprint(i))); err == nil {
+				stored++
+			}
+		}
+		if stored != 1 {
+			t.Fatalf("%d successors stored, want only the winner's", stored)
 		}
 		if err := s.RevokeTokenFamily(ctx, "f1", 20); err != nil {
 			t.Fatal(err)
