@@ -8,7 +8,6 @@ import (
 	"crypto/subtle"
 	"embed"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"html/template"
@@ -389,14 +388,7 @@ func (s *Server) Consent(w http.ResponseWriter, r *http.Request) {
 
 // fingerprint is the short form of a digest shown on the consent page:
 // its first 8 bytes in hex, in groups of four characters.
-func fingerprint(h []byte) string {
-	x := strings.ToUpper(hex.EncodeToString(h[:min(8, len(h))]))
-	var parts []string
-	for i := 0; i < len(x); i += 4 {
-		parts = append(parts, x[i:min(i+4, len(x))])
-	}
-	return strings.Join(parts, " ")
-}
+func fingerprint(h []byte) string { return sam.DigestFingerprint(h, 8) }
 
 // OTP is oauth2/otp: the second factor, checked by the SAM together with
 // everything the signer approved; on success the client gets its code.

@@ -1,7 +1,9 @@
 package sam
 
 import (
+	"encoding/hex"
 	"golang.org/x/crypto/cryptobyte"
+	"strings"
 )
 
 // macInput encodes a domain label and fields unambiguously (each with a
@@ -35,3 +37,17 @@ const (
 	// its authorization code.
 	domainCredentialToken = "rssp/oauth-credential-token/v1"
 )
+
+// DigestFingerprint is the short, human-comparable form of a digest that the
+// signer sees wherever a document is named (the consent page, an SMS): its
+// first n bytes in upper-case hex, in groups of four characters
+// ("1F41 251B F253 B351" for n = 8). A shorter fingerprint of the same digest
+// is a prefix of a longer one, so the signer can compare them.
+func DigestFingerprint(digest []byte, n int) string {
+	x := strings.ToUpper(hex.EncodeToString(digest[:min(n, len(digest))]))
+	var parts []string
+	for i := 0; i < len(x); i += 4 {
+		parts = append(parts, x[i:min(i+4, len(x))])
+	}
+	return strings.Join(parts, " ")
+}

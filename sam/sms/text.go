@@ -1,8 +1,8 @@
 package sms
 
 import (
-	"encoding/hex"
 	"fmt"
+	"github.com/openrssp/rssp/sam"
 	"strings"
 	"unicode"
 
@@ -80,16 +80,8 @@ func ApprovalText(code, clientName string, documents int, fingerprint string) st
 
 // Fingerprint returns a short, human-comparable fingerprint of a digest:
 // its first four bytes in upper-case hex, in two groups ("1F41 251B").
-func Fingerprint(digest []byte) string {
-	if len(digest) > 4 {
-		digest = digest[:4]
-	}
-	h := strings.ToUpper(hex.EncodeToString(digest))
-	if len(h) > 4 {
-		h = h[:4] + " " + h[4:]
-	}
-	return h
-}
+// It is the prefix of the fingerprint the consent page shows.
+func Fingerprint(digest []byte) string { return sam.DigestFingerprint(digest, 4) }
 
 // cleanClientName keeps printable ASCII that GSM-7 encodes in one
 // character. Accented Latin letters lose their accent (é → e); whitespace
