@@ -80,7 +80,7 @@ func (s *SAM) Approve(ctx context.Context, req ApproveRequest) (*Approval, error
 			hashes[i] = append([]byte(nil), h...)
 		}
 	}
-	b := Binding{CredentialID: cred.ID, HashAlgorithm: req.HashAlgorithm, Hashes: req.Hashes, NumSignatures: req.NumSignatures}
+	b := approvalBinding(cred, req.NumSignatures, req.HashAlgorithm, req.Hashes)
 	if err := s.verifyOTP(ctx, cred, req.SignerID, req.OTP, req.ChallengeID, b); err != nil {
 		return nil, err
 	}

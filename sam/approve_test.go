@@ -107,7 +107,7 @@ func TestApproveIssueSign(t *testing.T) {
 		t.Run("out-of-band challenge bound to the approval", func(t *testing.T) {
 			b := sam.Binding{CredentialID: c.ID, HashAlgorithm: sam.OIDSHA256, Hashes: [][]byte{h1}, NumSignatures: 1}
 			ask := func(hashes ...[]byte) (*sam.Approval, error) {
-				id, err := f.sam.SendChallenge(ctx, sg, b)
+				id, err := f.sendOTP(sg, b)
 				if err != nil {
 					t.Fatal(err)
 				}

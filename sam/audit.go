@@ -12,32 +12,37 @@ import (
 
 // Audit events.
 const (
-	EventKeyGenerated      = "key.generated"
-	EventCredentialStatus  = "credential.status"
-	EventFactorSet         = "factor.set"
-	EventFactorSuccess     = "factor.success"
-	EventFactorFailure     = "factor.failure"
-	EventFactorLocked      = "factor.locked"
-	EventChallengeSent     = "challenge.sent"
-	EventSADIssued         = "sad.issued"
-	EventSADApproved       = "sad.approved" // a signer approved on our pages; the SAD follows at the token endpoint
-	EventSADRejected       = "sad.rejected"
-	EventSADExtended       = "sad.extended"
-	EventSADRevoked        = "sad.revoked"
-	EventSignBegin         = "sign.begin" // SAD consumed; written before the key is used
-	EventSignEnd           = "sign.end"   // one result per hash; written after the key was used
-	EventCAKeyGenerated    = "ca.key.generated"
-	EventCertIssueBegin    = "cert.issue.begin" // written before the CA key signs a certificate
-	EventCertIssued        = "cert.issued"      // written after; outcome and certificate digest
-	EventCSRBegin          = "csr.begin"        // written before a credential key signs a CSR
-	EventCSRCreated        = "csr.created"      // written after
-	EventCertificateSet    = "credential.certificate"
-	EventCredentialDeleted = "credential.deleted"
-	EventSignerCreated     = "signer.created"
-	EventSignerStatus      = "signer.status"
-	OutcomeOK              = "ok"
-	OutcomeFail            = "fail"
-	auditVerifyPageEntries = 500
+	EventKeyGenerated       = "key.generated"
+	EventCredentialStatus   = "credential.status"
+	EventFactorSet          = "factor.set"
+	EventFactorSuccess      = "factor.success"
+	EventFactorFailure      = "factor.failure"
+	EventFactorLocked       = "factor.locked"
+	EventChallengeSent      = "challenge.sent"
+	EventSADIssued          = "sad.issued"
+	EventSADApproved        = "sad.approved" // a signer approved on our pages; the SAD follows at the token endpoint
+	EventSADRejected        = "sad.rejected"
+	EventSADExtended        = "sad.extended"
+	EventSADRevoked         = "sad.revoked"
+	EventSignBegin          = "sign.begin" // SAD consumed; written before the key is used
+	EventSignEnd            = "sign.end"   // one result per hash; written after the key was used
+	EventCAKeyGenerated     = "ca.key.generated"
+	EventCertIssueBegin     = "cert.issue.begin" // written before the CA key signs a certificate
+	EventCertIssued         = "cert.issued"      // written after; outcome and certificate digest
+	EventCSRBegin           = "csr.begin"        // written before a credential key signs a CSR
+	EventCSRCreated         = "csr.created"      // written after
+	EventCertificateSet     = "credential.certificate"
+	EventCredentialDeleted  = "credential.deleted"
+	EventSignerCreated      = "signer.created"
+	EventSignerStatus       = "signer.status"
+	EventActivationIssued   = "activation.issued"
+	EventActivationUsed     = "activation.used"
+	EventEnrolmentCompleted = "enrolment.completed"
+	EventPhoneChange        = "phone.change" // requested, approved, applied
+	EventFactorReset        = "factor.reset" // an operator revoked a lost factor
+	OutcomeOK               = "ok"
+	OutcomeFail             = "fail"
+	auditVerifyPageEntries  = 500
 )
 
 // event is an audit record before it is chained. Details must never hold a

@@ -147,7 +147,7 @@ func TestNoSecretsStored(t *testing.T) {
 				}
 			}
 		}
-		ch, err := f.sam.SendChallenge(ctx, sg, sam.Binding{CredentialID: c.ID, HashAlgorithm: sam.OIDSHA256, Hashes: [][]byte{h}, NumSignatures: 1})
+		ch, err := f.sendOTP(sg, sam.Binding{CredentialID: c.ID, HashAlgorithm: sam.OIDSHA256, Hashes: [][]byte{h}, NumSignatures: 1})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -21,6 +21,10 @@ const (
 
 // NewCredential describes a credential to create.
 type NewCredential struct {
+	// ID is the credential ID to use, chosen earlier with NewCredentialID
+	// (enrolment hashes the PIN for it before the key exists); empty for a
+	// fresh one.
+	ID          string
 	SignerID    string
 	Algorithm   hsm.KeyAlgorithm
 	SCAL        int    // 1 or 2 (default 2)
@@ -72,9 +76,13 @@ func (s *SAM) CreateCredential(ctx context.Context, req NewCredential) (*store.C
 	if sg.Status != store.StatusActive {
 		return nil, errors.New("sam: signer is not active")
 	}
-	id, err := s.newID()
-	if err != nil {
-		return nil, err
+	id := req.ID
+	if id == "" {
+		if id, err = s.newID(); err != nil {
+			return nil, err
+		}
+	} else if !validID(id) {
+		return nil, errors.New("sam: credential ID must come from NewCredentialID")
 	}
 	blob, pub, err := s.keys.GenerateWrappedKey(ctx, req.Algorithm)
 	if err != nil {

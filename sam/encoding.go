@@ -26,13 +26,14 @@ func u64(v int64) []byte {
 
 // MAC domains.
 const (
-	domainKeyBlob   = "rssp/key-blob/v1"
-	domainSAD       = "rssp/sad/v1"
-	domainPIN       = "rssp/pin/v1"
-	domainPassword  = "rssp/password/v1"
-	domainChallenge = "rssp/otp-challenge/v1"
-	domainAudit     = "rssp/audit/v1"
-	domainAuthority = "rssp/authority-key/v1"
+	domainKeyBlob    = "rssp/key-blob/v1"
+	domainSAD        = "rssp/sad/v1"
+	domainPIN        = "rssp/pin/v1"
+	domainPassword   = "rssp/password/v1"
+	domainChallenge  = "rssp/otp-challenge/v1"
+	domainActivation = "rssp/activation-code/v1"
+	domainAudit      = "rssp/audit/v1"
+	domainAuthority  = "rssp/authority-key/v1"
 	// domainCredentialToken derives an OAuth credential token (a SAD) from
 	// its authorization code.
 	domainCredentialToken = "rssp/oauth-credential-token/v1"

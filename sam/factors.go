@@ -3,15 +3,12 @@ package sam
 import (
 	"context"
 	"crypto"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"math/big"
-	"time"
 	"unicode/utf8"
 
 	"github.com/alexedwards/argon2id"
@@ -35,11 +32,7 @@ func (s *SAM) SetPIN(ctx context.Context, credentialID, pin string) error {
 	if err != nil {
 		return err
 	}
-	peppered, err := s.pepperPIN(ctx, cred.ID, pin)
-	if err != nil {
-		return err
-	}
-	hash, err := argon2id.CreateHash(peppered, s.argon)
+	hash, err := s.pinHash(ctx, cred.ID, pin)
 	if err != nil {
 		return err
 	}
@@ -48,11 +41,24 @@ func (s *SAM) SetPIN(ctx context.Context, credentialID, pin string) error {
 		return err
 	}
 	if err := s.db.PutFactor(ctx, &store.Factor{ID: id, SignerID: cred.SignerID, CredentialID: cred.ID, Kind: store.FactorPIN,
-		Secret: []byte(hash), Status: store.StatusActive}); err != nil {
+		Secret: hash, Status: store.StatusActive}); err != nil {
 		return err
 	}
 	return s.audit(ctx, event{Event: EventFactorSet, Outcome: OutcomeOK, Actor: cred.SignerID, CredentialID: cred.ID,
 		Details: map[string]any{"factor": store.FactorPIN}})
+}
+
+// pinHash is the stored form of a credential's PIN.
+func (s *SAM) pinHash(ctx context.Context, credentialID, pin string) ([]byte, error) {
+	peppered, err := s.pepperPIN(ctx, credentialID, pin)
+	if err != nil {
+		return nil, err
+	}
+	hash, err := argon2id.CreateHash(peppered, s.argon)
+	if err != nil {
+		return nil, err
+	}
+	return []byte(hash), nil
 }
 
 func (s *SAM) pepperPIN(ctx context.Context, credentialID, pin string) (string, error) {
@@ -82,8 +88,9 @@ func (s *SAM) EnrolTOTP(ctx context.Context, signerID string, seed []byte) error
 
 // SetPhone binds a phone number for out-of-band codes.
 func (s *SAM) SetPhone(ctx context.Context, signerID, phone string) error {
-	if phone == "" || len(phone) > 32 {
-		return errors.New("sam: bad phone number")
+	phone, err := NormalizePhone(phone)
+	if err != nil {
+		return err
 	}
 	if _, err := s.db.Signer(ctx, signerID); err != nil {
 		return err
@@ -220,61 +227,29 @@ func (s *SAM) hotp(ctx context.Context, wrappedSeed []byte, counter int64) (stri
 
 // Binding identifies what an out-of-band code authorises: a credential and
 // the exact hashes, so a code sent for one request is useless for another.
+// Purpose is empty for a signature approval (store.PurposeApprove); other
+// purposes bind codes that prove a phone.
 type Binding struct {
+	Purpose       string
 	CredentialID  string
 	HashAlgorithm string
 	Hashes        [][]byte
 	NumSignatures int
 }
 
+func (b Binding) purpose() string {
+	if b.Purpose == "" {
+		return store.PurposeApprove
+	}
+	return b.Purpose
+}
+
 func (b Binding) digest() []byte {
 	sorted := sortedHashes(b.Hashes)
-	fields := [][]byte{[]byte(b.CredentialID), []byte(b.HashAlgorithm), u64(int64(b.NumSignatures))}
+	fields := [][]byte{[]byte(b.purpose()), []byte(b.CredentialID), []byte(b.HashAlgorithm), u64(int64(b.NumSignatures))}
 	fields = append(fields, sorted...)
 	sum := sha256.Sum256(macInput("binding", fields...))
 	return sum[:]
-}
-
-// SendChallenge creates a one-time code bound to b, sends it to the signer's
-// phone through the configured CodeSender and returns the challenge ID. The
-// code itself is stored only as an HSM MAC.
-func (s *SAM) SendChallenge(ctx context.Context, signerID string, b Binding) (string, error) {
-	if s.sender == nil {
-		return "", ErrNoSender
-	}
-	phone, err := s.db.Factor(ctx, signerID, "", store.FactorSMS)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && phone.Status != store.StatusActive) {
-		return "", ErrNoSender
-	}
-	if err != nil {
-		return "", internal(err)
-	}
-	id, err := s.newID()
-	if err != nil {
-		return "", internal(err)
-	}
-	n, err := rand.Int(s.rand, big.NewInt(1_000_000))
-	if err != nil {
-		return "", internal(err)
-	}
-	code := fmt.Sprintf("%0*d", codeDigits, n.Int64())
-	mac, err := s.keys.MAC(ctx, macInput(domainChallenge, []byte(id), []byte(code)))
-	if err != nil {
-		return "", internal(err)
-	}
-	now := s.now()
-	if err := s.db.CreateChallenge(ctx, &store.Challenge{ID: id, SignerID: signerID, CredentialID: b.CredentialID, Binding: b.digest(),
-		CodeMAC: mac, ExpiresAt: now.Add(s.cfg.ChallengeTTL).UnixMilli()}); err != nil {
-		return "", internal(err)
-	}
-	if err := s.sender.SendCode(ctx, phone.Target, code); err != nil {
-		return "", internal(fmt.Errorf("send code: %w", err))
-	}
-	if err := s.audit(ctx, event{Event: EventChallengeSent, Outcome: OutcomeOK, Actor: signerID, CredentialID: b.CredentialID,
-		Details: map[string]any{"challenge": id, "expires": now.Add(s.cfg.ChallengeTTL).UTC().Format(time.RFC3339)}}); err != nil {
-		return "", internal(err)
-	}
-	return id, nil
 }
 
 // checkChallenge verifies an out-of-band code for challengeID against b. Each
@@ -298,6 +273,7 @@ func (s *SAM) checkChallenge(ctx context.Context, signerID, challengeID, code st
 	}
 	match := subtle.ConstantTimeCompare(want, ch.CodeMAC) &
 		subtle.ConstantTimeCompare(ch.Binding, b.digest()) &
+		subtle.ConstantTimeCompare([]byte(ch.Purpose), []byte(b.purpose())) &
 		subtle.ConstantTimeCompare([]byte(ch.SignerID), []byte(signerID))
 	if match != 1 {
 		return false, nil

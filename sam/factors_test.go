@@ -114,7 +114,7 @@ func TestOutOfBandChallenge(t *testing.T) {
 			return err
 		}
 
-		ch, err := f.sam.SendChallenge(ctx, sg, b)
+		ch, err := f.sendOTP(sg, b)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -132,7 +132,7 @@ func TestOutOfBandChallenge(t *testing.T) {
 			t.Fatalf("code used twice: %v", err)
 		}
 
-		ch, err = f.sam.SendChallenge(ctx, sg, b)
+		ch, err = f.sendOTP(sg, b)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -142,8 +142,16 @@ func TestOutOfBandChallenge(t *testing.T) {
 			t.Fatalf("expired code: %v", err)
 		}
 
-		if _, err := f.sam.SendChallenge(ctx, "nobody", b); !errors.Is(err, sam.ErrNoSender) {
-			t.Fatalf("challenge for a signer without a phone: %v", err)
+		if err := f.st.CreateSigner(ctx, &store.Signer{ID: "signer-9", Name: "No phone", Status: store.StatusActive}); err != nil {
+			t.Fatal(err)
+		}
+		c9 := f.credential("signer-9", hsm.ECP256, 2, 1)
+		b9 := sam.Binding{CredentialID: c9.ID, HashAlgorithm: sam.OIDSHA256, Hashes: [][]byte{h1}, NumSignatures: 1}
+		if _, err := f.sendOTP("signer-9", b9); !errors.Is(err, sam.ErrOTPUnavailable) {
+			t.Fatalf("code for a signer without a phone: %v", err)
+		}
+		if _, err := f.sendOTP("signer-9", b); !errors.Is(err, sam.ErrCredentialInvalid) {
+			t.Fatalf("code for another signer's credential: %v", err)
 		}
 	})
 }
@@ -162,7 +170,7 @@ func TestOutOfBandFailuresLock(t *testing.T) {
 			return err
 		}
 		for i := 0; i < 5; i++ {
-			ch, err := f.sam.SendChallenge(ctx, sg, b)
+			ch, err := f.sendOTP(sg, b)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -170,7 +178,7 @@ func TestOutOfBandFailuresLock(t *testing.T) {
 				t.Fatalf("wrong code %d: %v", i, err)
 			}
 		}
-		ch, err := f.sam.SendChallenge(ctx, sg, b)
+		ch, err := f.sendOTP(sg, b)
 		if err != nil {
 			t.Fatal(err)
 		}

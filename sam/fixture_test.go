@@ -47,14 +47,20 @@ func (c *fakeClock) Advance(d time.Duration) {
 // recordingSender stands in for the SMS gateway at the SAM's own interface
 // (the Twilio client is exercised against a local fake in its own package).
 type recordingSender struct {
-	mu    sync.Mutex
-	codes map[string]string
+	mu       sync.Mutex
+	codes    map[string]string
+	messages []sam.CodeMessage
+	fail     error
 }
 
-func (r *recordingSender) SendCode(_ context.Context, to, code string) error {
+func (r *recordingSender) SendCode(_ context.Context, to string, m sam.CodeMessage) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.codes[to] = code
+	if r.fail != nil {
+		return r.fail
+	}
+	r.codes[to] = m.Code
+	r.messages = append(r.messages, m)
 	return nil
 }
 
@@ -74,7 +80,7 @@ type fixture struct {
 }
 
 func testConfig() sam.Config {
-	return sam.Config{SADLifetime: 5 * time.Minute, MaxFailures: 5,
+	return sam.Config{SADLifetime: 5 * time.Minute, MaxFailures: 5, SMS: sam.SMSLimits{Cooldown: time.Second},
 		Argon2: sam.Argon2Config{Time: 1, MemoryKiB: 8 * 1024, Threads: 1}}
 }
 
@@ -171,4 +177,11 @@ func randomDigest() []byte {
 		panic(err)
 	}
 	return b
+}
+
+// sendOTP asks for an SMS code for b as the test client, one cooldown after
+// the previous one.
+func (f *fixture) sendOTP(signerID string, b sam.Binding) (string, error) {
+	f.clock.Advance(time.Second)
+	return f.sam.SendOTP(ctx, sam.OTPRequest{SignerID: signerID, ClientID: testClient, ClientName: "Test SCA", Binding: b})
 }

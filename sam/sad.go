@@ -31,8 +31,9 @@ type AuthorizeRequest struct {
 	HashAlgorithm string   // dotted OID; required for SCAL2
 	Hashes        [][]byte // raw digests; required for SCAL2
 	PIN           string
-	OTP           string // a TOTP code, or the answer to ChallengeID
-	ChallengeID   string // set when OTP answers an out-of-band challenge
+	OTP           string // a TOTP code, or the answer to an SMS code
+	ChallengeID   string // the SMS challenge OTP answers; found from the credential when empty
+	OTPChannel    string // ChannelAuto, ChannelSMS or ChannelTOTP
 }
 
 // IssuedSAD is a freshly issued SAD. Token is shown to the client once and is
@@ -108,6 +109,9 @@ func (s *SAM) verifyFactors(ctx context.Context, cred *store.Credential, req Aut
 	needOTP := cred.SCAL >= 2 || req.OTP != ""
 	var otpF *store.Factor
 	if needOTP {
+		if req.ChallengeID, err = s.resolveChallenge(ctx, cred.SignerID, cred.ID, req.ChallengeID, req.OTPChannel); err != nil {
+			return err
+		}
 		if otpF, err = s.otpFactor(ctx, cred.SignerID, req.ChallengeID); err != nil {
 			return err
 		}
@@ -137,7 +141,7 @@ func (s *SAM) verifyFactors(ctx context.Context, cred *store.Credential, req Aut
 	otpOK := !needOTP
 	if needOTP {
 		otpOK, err = s.checkOTP(ctx, otpF, req.SignerID, req.OTP, req.ChallengeID,
-			Binding{CredentialID: cred.ID, HashAlgorithm: req.HashAlgorithm, Hashes: req.Hashes, NumSignatures: req.NumSignatures})
+			approvalBinding(cred, req.NumSignatures, req.HashAlgorithm, req.Hashes))
 		if err != nil {
 			return internal(err)
 		}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"time"
 
@@ -33,10 +34,19 @@ type Config struct {
 	MaxFailures int `yaml:"max_failures"`
 	// TOTPSkew is how many 30 s steps either side of now are accepted (default 1).
 	TOTPSkew int `yaml:"totp_skew"`
-	// ChallengeTTL is how long an out-of-band code is valid (default 5m).
+	// ChallengeTTL is how long an out-of-band code is valid (default 2m).
 	ChallengeTTL time.Duration `yaml:"challenge_ttl"`
 	// ChallengeAttempts is how many tries one out-of-band code allows (default 3).
 	ChallengeAttempts int `yaml:"challenge_attempts"`
+	// CodeDigits is the length of out-of-band codes, 6 to 8 (default 6).
+	CodeDigits int `yaml:"code_digits"`
+	// SMS limits what one signer or one phone number can be sent.
+	SMS SMSLimits `yaml:"sms"`
+	// ActivationTTL is how long an enrolment activation code is valid
+	// (default 72h).
+	ActivationTTL time.Duration `yaml:"activation_ttl"`
+	// PIN is the policy for PINs that signers choose at enrolment.
+	PIN PINPolicy `yaml:"pin"`
 	// Argon2 tunes PIN hashing.
 	Argon2 Argon2Config `yaml:"argon2"`
 }
@@ -63,11 +73,19 @@ func (c Config) WithDefaults() Config {
 		c.TOTPSkew = 1
 	}
 	if c.ChallengeTTL == 0 {
-		c.ChallengeTTL = 5 * time.Minute
+		c.ChallengeTTL = 2 * time.Minute
 	}
 	if c.ChallengeAttempts == 0 {
 		c.ChallengeAttempts = 3
 	}
+	if c.CodeDigits == 0 {
+		c.CodeDigits = 6
+	}
+	c.SMS = c.SMS.withDefaults()
+	if c.ActivationTTL == 0 {
+		c.ActivationTTL = 72 * time.Hour
+	}
+	c.PIN = c.PIN.withDefaults()
 	if c.Argon2.Time == 0 {
 		c.Argon2.Time = 1
 	}
@@ -96,6 +114,18 @@ func (c Config) Validate() error {
 		return errors.New("sam: challenge_ttl must be between 10s and 15m")
 	case c.ChallengeAttempts < 1 || c.ChallengeAttempts > 10:
 		return errors.New("sam: challenge_attempts must be between 1 and 10")
+	case c.CodeDigits < 6 || c.CodeDigits > 8:
+		return errors.New("sam: code_digits must be 6, 7 or 8")
+	case c.ActivationTTL < time.Hour || c.ActivationTTL > 30*24*time.Hour:
+		return errors.New("sam: activation_ttl must be between 1h and 30 days")
+	}
+	if err := c.SMS.validate(); err != nil {
+		return err
+	}
+	if err := c.PIN.validate(); err != nil {
+		return err
+	}
+	switch {
 	case c.Argon2.MemoryKiB < 8*1024:
 		return errors.New("sam: argon2.memory_kib must be at least 8192")
 	}
@@ -159,15 +189,10 @@ type Store interface {
 	sadStore
 	auditStore
 	adminStore
+	oobStore
 }
 
 var _ Store = (*store.Store)(nil)
-
-// CodeSender delivers a one-time code out of band (SMS). Delivery itself is
-// implemented outside the SAM; the SAM only ever hands it a fresh code.
-type CodeSender interface {
-	SendCode(ctx context.Context, to, code string) error
-}
 
 // Clock tells the time; tests inject a fake.
 type Clock interface{ Now() time.Time }
@@ -296,4 +321,16 @@ func (s *SAM) newID() (string, error) {
 		return "", err
 	}
 	return hex.EncodeToString(b), nil
+}
+
+// NewCredentialID chooses the ID of a credential to be created later.
+func (s *SAM) NewCredentialID() (string, error) { return s.newID() }
+
+// validID reports an ID in the form newID makes.
+func validID(id string) bool {
+	if len(id) != 32 {
+		return false
+	}
+	_, err := hex.DecodeString(id)
+	return err == nil && strings.ToLower(id) == id
 }

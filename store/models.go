@@ -98,11 +98,15 @@ type SAD struct {
 }
 
 // Challenge is a one-time code sent out of band (SMS), bound to what it
-// authorises (Binding) and stored only as an HSM MAC.
+// authorises (Binding) and stored only as an HSM MAC. Purpose says what the
+// code is for; Target is the number it went to.
 type Challenge struct {
 	ID           string `gorm:"primaryKey;size:64"`
 	SignerID     string `gorm:"size:64;not null;index"`
 	CredentialID string `gorm:"size:64;not null"`
+	Purpose      string `gorm:"size:16;not null;default:'approve'"`
+	ClientID     string `gorm:"size:128;not null;default:''"`
+	Target       string `gorm:"size:32;not null;default:''"`
 	Binding      []byte `gorm:"not null"`
 	CodeMAC      []byte `gorm:"not null"`
 	ExpiresAt    int64  `gorm:"not null"`

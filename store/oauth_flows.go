@@ -28,7 +28,8 @@ type OAuthFlow struct {
 	Form        string `gorm:"not null"`
 	SignerID    string `gorm:"size:64;not null"`
 	Step        string `gorm:"size:16;not null"`
-	ExpiresAt   int64  `gorm:"not null;index"` // Unix ms
+	ChallengeID string `gorm:"size:64;not null;default:''"` // the SMS code sent for this flow, if any
+	ExpiresAt   int64  `gorm:"not null;index"`              // Unix ms
 	CreatedAt   time.Time
 }
 
@@ -69,6 +70,15 @@ func (s *Store) AdvanceOAuthFlowForm(ctx context.Context, id, from, to, form str
 	res := s.db.WithContext(ctx).Model(&OAuthFlow{}).Where("id = ? AND step = ? AND expires_at > ?", id, from, nowMs).
 		Updates(map[string]any{"step": to, "form": form})
 	return res.RowsAffected == 1, wrapErr("advance oauth flow", res.Error)
+}
+
+// SetOAuthFlowChallenge records the out-of-band code sent for a flow at
+// step, in one conditional UPDATE (false when the flow moved on or expired).
+func (s *Store) SetOAuthFlowChallenge(ctx context.Context, id, step, challengeID string, nowMs int64) (bool, error) {
+	defer s.lockWrites()()
+	res := s.db.WithContext(ctx).Model(&OAuthFlow{}).Where("id = ? AND step = ? AND expires_at > ?", id, step, nowMs).
+		Update("challenge_id", challengeID)
+	return res.RowsAffected == 1, wrapErr("set oauth flow challenge", res.Error)
 }
 
 // DeleteExpiredOAuthFlows removes flows that expired before beforeMs.

@@ -399,6 +399,86 @@ func migrations() []*gormigrate.Migration {
 				return tx.Migrator().DropColumn(&Credential{}, "signature_qualifier")
 			},
 		},
+		{
+			// Out-of-band factors: challenge purposes, throttles, activation
+			// codes, enrolments, phone changes and operators.
+			ID: "2026112401_out_of_band",
+			Migrate: func(tx *gorm.DB) error {
+				type Challenge struct {
+					Purpose  string `gorm:"size:16;not null;default:'approve'"`
+					ClientID string `gorm:"size:128;not null;default:''"`
+					Target   string `gorm:"size:32;not null;default:''"`
+				}
+				type OAuthFlow struct {
+					ChallengeID string `gorm:"size:64;not null;default:''"`
+				}
+				for _, c := range []struct {
+					model       any
+					field, name string
+				}{
+					{&Challenge{}, "Purpose", "purpose"}, {&Challenge{}, "ClientID", "client_id"}, {&Challenge{}, "Target", "target"},
+					{&OAuthFlow{}, "ChallengeID", "challenge_id"},
+				} {
+					if tx.Migrator().HasColumn(c.model, c.name) {
+						continue // a fresh database got it from the first migration's live model
+					}
+					if err := tx.Migrator().AddColumn(c.model, c.field); err != nil {
+						return err
+					}
+				}
+				type Throttle struct {
+					Name        string `gorm:"primaryKey;size:128"`
+					WindowStart int64  `gorm:"not null"`
+					Count       int    `gorm:"not null"`
+				}
+				type Activation struct {
+					ID        string `gorm:"primaryKey;size:64"`
+					SignerID  string `gorm:"size:64;not null;index"`
+					CodeMAC   []byte `gorm:"not null;uniqueIndex"`
+					Delivery  string `gorm:"size:16;not null"`
+					Actor     string `gorm:"size:128;not null"`
+					ExpiresAt int64  `gorm:"not null"`
+					UsedAt    int64  `gorm:"not null"`
+					CreatedAt time.Time
+				}
+				type Enrolment struct {
+					ID           string `gorm:"primaryKey;size:64"`
+					SignerID     string `gorm:"size:64;not null;index"`
+					BrowserHash  []byte `gorm:"not null"`
+					CSRFHash     []byte `gorm:"not null"`
+					Step         string `gorm:"size:16;not null"`
+					CredentialID string `gorm:"size:64;not null"`
+					PINHash      []byte
+					TOTPBlob     []byte
+					ChallengeID  string `gorm:"size:64;not null"`
+					ExpiresAt    int64  `gorm:"not null;index"`
+					CreatedAt    time.Time
+				}
+				type PhoneChange struct {
+					ID          string `gorm:"primaryKey;size:64"`
+					SignerID    string `gorm:"size:64;not null;index"`
+					NewPhone    string `gorm:"size:32;not null"`
+					RequestedBy string `gorm:"size:128;not null"`
+					ApprovedBy  string `gorm:"size:128;not null"`
+					ChallengeID string `gorm:"size:64;not null"`
+					Status      string `gorm:"size:16;not null"`
+					ExpiresAt   int64  `gorm:"not null"`
+					AppliedAt   int64  `gorm:"not null"`
+					CreatedAt   time.Time
+				}
+				type Operator struct {
+					ID        string `gorm:"primaryKey;size:64"`
+					Name      string `gorm:"size:128;not null;uniqueIndex"`
+					KeyHash   []byte `gorm:"not null;uniqueIndex"`
+					Status    string `gorm:"size:16;not null"`
+					CreatedAt time.Time
+				}
+				return tx.AutoMigrate(&Throttle{}, &Activation{}, &Enrolment{}, &PhoneChange{}, &Operator{})
+			},
+			Rollback: func(tx *gorm.DB) error {
+				return tx.Migrator().DropTable("operators", "phone_changes", "enrolments", "activations", "throttles")
+			},
+		},
 	}
 }
 
