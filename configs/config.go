@@ -44,6 +44,9 @@ type Config struct {
 	Login   Login        `yaml:"login"`
 	OAuth   OAuth        `yaml:"oauth"`
 	CA      CA           `yaml:"ca"`
+	SMS     SMS          `yaml:"sms"`
+	// Production refuses development-only settings (the log SMS sender).
+	Production bool `yaml:"production"`
 }
 
 // HSM configures the PKCS#11 token.
@@ -126,6 +129,8 @@ func (c *Config) resolvePaths(base string) {
 	c.HSM.SOPINFile = abs(c.HSM.SOPINFile)
 	c.Server.TLSCert = abs(c.Server.TLSCert)
 	c.Server.TLSKey = abs(c.Server.TLSKey)
+	c.SMS.Twilio.AuthTokenFile = abs(c.SMS.Twilio.AuthTokenFile)
+	c.SMS.Twilio.APISecretFile = abs(c.SMS.Twilio.APISecretFile)
 	if (c.Store.Driver == "" || c.Store.Driver == store.DriverSQLite) && c.Store.DSN != "" && !filepath.IsAbs(c.Store.DSN) {
 		if c.DataDir != "" {
 			c.Store.DSN = filepath.Join(c.DataDir, c.Store.DSN)
@@ -145,7 +150,7 @@ func (c *Config) resolveSecrets() error {
 			return err
 		}
 	}
-	return nil
+	return c.SMS.resolveSecrets()
 }
 
 // secret reads a secret from the environment (preferred) or from a file that
@@ -201,6 +206,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.validateServer(); err != nil {
+		return err
+	}
+	if err := c.validateSMS(); err != nil {
 		return err
 	}
 	return c.SAM.Validate()

@@ -29,6 +29,7 @@ import (
 	"github.com/openrssp/rssp/hsm"
 	"github.com/openrssp/rssp/oauth"
 	"github.com/openrssp/rssp/sam"
+	"github.com/openrssp/rssp/sam/sms"
 	"github.com/openrssp/rssp/store"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -113,7 +114,17 @@ func serve(ctx context.Context, configPath string, log *slog.Logger, ln net.List
 		return err
 	}
 	defer db.Close()
-	signing, err := sam.New(cfg.SAM, keys, db)
+	var samOpts []sam.Option
+	smsSender, err := cfg.NewSMSSender(log)
+	if err != nil {
+		return err
+	}
+	if smsSender != nil {
+		samOpts = append(samOpts, sam.WithCodeSender(sms.CodeSender{Sender: smsSender}))
+	} else {
+		log.Info("no SMS sender configured: one-time codes by SMS and SMS activation are off")
+	}
+	signing, err := sam.New(cfg.SAM, keys, db, samOpts...)
 	if err != nil {
 		return err
 	}
