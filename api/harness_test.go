@@ -22,6 +22,8 @@ import (
 	"github.com/openrssp/rssp/oauth"
 	"github.com/openrssp/rssp/openapi/openapitest"
 	"github.com/openrssp/rssp/sam"
+	"github.com/openrssp/rssp/sam/sms"
+	"github.com/openrssp/rssp/sam/sms/smstest"
 	"github.com/openrssp/rssp/store"
 	"github.com/openrssp/rssp/store/storetest"
 )
@@ -75,6 +77,7 @@ type account struct {
 	Password    string       `json:"password"`
 	PIN         string       `json:"pin"`
 	TOTPSecret  string       `json:"totp_secret"`
+	Phone       string       `json:"phone,omitempty"`
 	Credentials []credential `json:"credentials"`
 	seed        []byte
 	signerID    string
@@ -97,6 +100,9 @@ type env struct {
 	alice  account
 	bob    account
 	cfg    sam.Config
+	// twilio is the local fake of Twilio's Messages API that every SMS goes
+	// to; its messages are what a signer's phone would receive.
+	twilio *smstest.Fake
 }
 
 // testSAMConfig keeps argon2id cheap in tests; production keeps 64 MiB.
@@ -110,7 +116,13 @@ func newEnv(t testing.TB, driver string, algs ...hsm.KeyAlgorithm) *env {
 	keys := hsmtest.HSM(t)
 	db := storetest.Open(t, driver)
 	clock := &offsetClock{}
-	s, err := sam.New(testSAMConfig, keys, db, sam.WithClock(clock))
+	fake := smstest.NewFakeTwilio(t)
+	tw, err := sms.NewTwilio(sms.TwilioConfig{AccountSID: fake.AccountSID, AuthToken: fake.AuthToken, From: "+15005550006",
+		BaseURL: fake.URL, HTTPClient: fake.Client()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := sam.New(testSAMConfig, keys, db, sam.WithClock(clock), sam.WithCodeSender(sms.CodeSender{Sender: tw}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,9 +155,15 @@ func newEnv(t testing.TB, driver string, algs ...hsm.KeyAlgorithm) *env {
 	// Every answer the tests receive is checked against our OpenAPI document.
 	client := ts.Client()
 	client.Transport = validator(t).Transport(t, client.Transport)
-	e := &env{srv: ts, client: client, clock: clock, sam: s, db: db, logs: logs, cfg: testSAMConfig.WithDefaults()}
+	e := &env{srv: ts, client: client, clock: clock, sam: s, db: db, logs: logs, cfg: testSAMConfig.WithDefaults(), twilio: fake}
 	e.alice = e.provision(t, "alice", "Alice Example", algs)
 	e.bob = e.provision(t, "bob", "Bob Example", algs[:1])
+	e.alice.Phone, e.bob.Phone = "+447700900001", "+447700900002"
+	for _, a := range []account{e.alice, e.bob} {
+		if err := s.SetPhone(ctx, a.signerID, a.Phone); err != nil {
+			t.Fatal(err)
+		}
+	}
 	return e
 }
 
