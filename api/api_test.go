@@ -235,7 +235,7 @@ func TestNotImplementedLimitsAndReadiness(t *testing.T) {
 		_ = json.NewDecoder(resp.Body).Decode(&out)
 		return resp.StatusCode, out
 	}
-	for _, p := range []string{"/csc/v2/signatures/signDoc", "/csc/v2/credentials/getChallenge", "/csc/v1/credentials/sendOTP"} {
+	for _, p := range []string{"/csc/v2/signatures/signDoc", "/csc/v2/credentials/authorizeCheck", "/csc/v1/signatures/timestamp"} {
 		status, out := post(p, "{}", false)
 		wantError(t, status, out, 501, "invalid_request", "The method is not implemented by this service")
 	}

@@ -30,7 +30,7 @@ func TestConformance(t *testing.T) {
 		e := newEnv(t, driver)
 		registerConformanceClient(t, e)
 		acct := func(a account) conformance.Account {
-			c := conformance.Account{BaseURL: a.BaseURL, Username: a.Username, Password: a.Password, PIN: a.PIN, TOTPSecret: a.TOTPSecret}
+			c := conformance.Account{BaseURL: a.BaseURL, Username: a.Username, Password: a.Password, PIN: a.PIN, TOTPSecret: a.TOTPSecret, Phone: a.Phone}
 			for _, cr := range a.Credentials {
 				c.Credentials = append(c.Credentials, conformance.Credential{ID: cr.ID, KeyAlgorithm: cr.KeyAlgorithm})
 			}
@@ -44,6 +44,8 @@ func TestConformance(t *testing.T) {
 			Now:         e.clock.Now,
 			SADLifetime: e.cfg.SADLifetime,
 			OtherUser:   &other,
+			SMSCode:     e.smsCode,
+			SMSCooldown: e.cfg.SMS.Cooldown,
 			OAuthClient: &conformance.OAuthClient{ID: confClientID, Secret: confClientSecret, RedirectURI: confRedirect},
 			Approve: func(t testing.TB, authorizeURL, otp string) *url.URL {
 				return approveURL(browserFor(t, e), authorizeURL, e.alice, otp)

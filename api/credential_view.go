@@ -82,6 +82,7 @@ type otpView struct {
 	Format      string `json:"format,omitempty"`
 	Label       string `json:"label,omitempty"`
 	Description string `json:"description,omitempty"`
+	ID          string `json:"ID,omitempty"`
 	Provider    string `json:"provider,omitempty"`
 }
 
@@ -106,7 +107,8 @@ type view struct {
 	cert      certView
 	mode      string
 	pin       bool
-	otp       string // "" none, "totp" an authenticator app
+	totp      bool // the signer has an authenticator app
+	sms       bool // the signer has a phone for SMS codes
 	scal      string
 	multi     int
 	expired   bool
@@ -183,12 +185,15 @@ func (s *Server) credentialView(ctx context.Context, cred *store.Credential, o i
 	}
 	if cred.AuthMode == sam.AuthModeExplicit && o.authInfo {
 		v.pin = true
-		_, err := s.db.Factor(ctx, cred.SignerID, "", store.FactorTOTP)
-		switch {
-		case err == nil:
-			v.otp = "totp"
-		case !errors.Is(err, store.ErrNotFound):
-			return view{}, err
+		for _, kind := range []string{store.FactorTOTP, store.FactorSMS} {
+			f, err := s.db.Factor(ctx, cred.SignerID, "", kind)
+			switch {
+			case err == nil && f.Status == store.StatusActive:
+				v.totp = v.totp || kind == store.FactorTOTP
+				v.sms = v.sms || kind == store.FactorSMS
+			case err != nil && !errors.Is(err, store.ErrNotFound):
+				return view{}, err
+			}
 		}
 	}
 	return v, nil
@@ -197,28 +202,51 @@ func (s *Server) credentialView(ctx context.Context, cred *store.Credential, o i
 func (v view) v2(lang string) credentialInfoV2 {
 	out := credentialInfoV2{Description: v.desc, SignatureQualifier: v.qualifier, Key: v.key, Cert: v.cert, Auth: authView{Mode: v.mode},
 		SCAL: v.scal, Multisign: v.multi, Lang: lang}
-	if v.pin {
-		out.Auth.Objects = append(out.Auth.Objects, authObject{Type: "Password", ID: "PIN", Format: "A", Label: "PIN",
-			Description: "The PIN of this signing credential"})
-		out.Auth.Expression = "PIN"
+	if !v.pin {
+		return out
 	}
-	if v.otp == "totp" {
+	out.Auth.Objects = append(out.Auth.Objects, authObject{Type: "Password", ID: "PIN", Format: "A", Label: "PIN",
+		Description: "The PIN of this signing credential"})
+	var second []string
+	if v.totp {
 		out.Auth.Objects = append(out.Auth.Objects, authObject{Type: "Password", ID: "OTP", Format: "N", Generator: "totp",
 			Label: "OTP", Description: "The 6-digit code shown by your authenticator app"})
-		out.Auth.Expression = "PIN AND OTP"
+		second = append(second, "OTP")
+	}
+	if v.sms {
+		out.Auth.Objects = append(out.Auth.Objects, authObject{Type: "ChallengeResponse", ID: smsObjectID, Format: "N",
+			Label: "SMS code", Description: "A code sent by SMS to your phone; call credentials/getChallenge with the hashes first"})
+		second = append(second, smsObjectID)
+	}
+	switch len(second) {
+	case 0:
+		out.Auth.Expression = "PIN"
+	case 1:
+		out.Auth.Expression = "PIN AND " + second[0]
+	default:
+		out.Auth.Expression = "PIN AND (" + strings.Join(second, " OR ") + ")"
 	}
 	return out
 }
 
+// v1 describes one OTP, as v1 allows: the authenticator app (offline) when
+// the signer has one, else SMS (online: the client calls sendOTP). An
+// answer to an SMS code is accepted either way.
 func (v view) v1(lang string) credentialInfoV1 {
 	out := credentialInfoV1{Description: v.desc, Key: v.key, Cert: v.cert, AuthMode: v.mode, SCAL: v.scal, Multisign: v.multi, Lang: lang}
-	if v.pin {
-		out.PIN = &pinView{Presence: "true", Format: "A", Label: "PIN", Description: "The PIN of this signing credential"}
-		out.OTP = &otpView{Presence: "false"}
+	if !v.pin {
+		return out
 	}
-	if v.otp == "totp" {
+	out.PIN = &pinView{Presence: "true", Format: "A", Label: "PIN", Description: "The PIN of this signing credential"}
+	switch {
+	case v.totp:
 		out.OTP = &otpView{Presence: "true", Type: "offline", Format: "N", Label: "OTP",
 			Description: "The 6-digit code shown by your authenticator app", Provider: "totp"}
+	case v.sms:
+		out.OTP = &otpView{Presence: "true", Type: "online", Format: "N", Label: "SMS code", ID: smsObjectID,
+			Description: "A code sent by SMS to your phone after credentials/sendOTP with the hashes", Provider: "sms"}
+	default:
+		out.OTP = &otpView{Presence: "false", Type: "offline", Format: "N"}
 	}
 	return out
 }

@@ -77,50 +77,59 @@ func factorValue(raw json.RawMessage, name string) (string, error) {
 	return v, nil
 }
 
-// readFactors reads PIN and OTP: top-level in v1, authData objects in v2.
-func readFactors(b body, v version) (pin, otp string, err error) {
+// readFactors reads PIN and OTP: top-level in v1, authData objects in v2,
+// where the OTP is either "OTP" (the authenticator app) or "SMS" (the
+// answer to the code getChallenge or sendOTP sent), and channel says which.
+func readFactors(b body, v version) (pin, otp, channel string, err error) {
 	if v == v1 {
 		if b.present("PIN") {
 			if pin, err = factorValue(b["PIN"], "PIN"); err != nil {
-				return "", "", err
+				return "", "", "", err
 			}
 		}
 		if b.present("OTP") {
 			if otp, err = factorValue(b["OTP"], "OTP"); err != nil {
-				return "", "", err
+				return "", "", "", err
 			}
 		}
-		return pin, otp, nil
+		return pin, otp, channel, nil
 	}
 	if !b.present("authData") {
-		return "", "", nil
+		return "", "", "", nil
 	}
 	var objs []struct {
 		ID    string          `json:"id"`
 		Value json.RawMessage `json:"value"`
 	}
 	if err := json.Unmarshal(b["authData"], &objs); err != nil {
-		return "", "", invalidParam("authData")
+		return "", "", "", invalidParam("authData")
 	}
 	seen := map[string]bool{}
 	for _, o := range objs {
 		if seen[o.ID] {
-			return "", "", invalidParam("authData")
+			return "", "", "", invalidParam("authData")
 		}
 		seen[o.ID] = true
 		switch o.ID {
 		case "PIN":
 			pin, err = factorValue(o.Value, "PIN")
-		case "OTP":
-			otp, err = factorValue(o.Value, "OTP")
+		case "OTP", smsObjectID:
+			if channel != "" {
+				return "", "", "", invalidParam("authData")
+			}
+			otp, err = factorValue(o.Value, o.ID)
+			channel = sam.ChannelTOTP
+			if o.ID == smsObjectID {
+				channel = sam.ChannelSMS
+			}
 		default:
 			err = invalidParam("authData")
 		}
 		if err != nil {
-			return "", "", err
+			return "", "", "", err
 		}
 	}
-	return pin, otp, nil
+	return pin, otp, channel, nil
 }
 
 // v2Refusal hides which factor failed, as CSC v2 answers
@@ -154,7 +163,7 @@ func (s *Server) credentialsAuthorize(c echo.Context, v version) error {
 	if err != nil {
 		return err
 	}
-	pin, otp, err := readFactors(b, v)
+	pin, otp, channel, err := readFactors(b, v)
 	if err != nil {
 		return err
 	}
@@ -172,7 +181,7 @@ func (s *Server) credentialsAuthorize(c echo.Context, v version) error {
 	}
 	issued, err := s.sam.Authorize(c.Request().Context(), sam.AuthorizeRequest{
 		CredentialID: id, SignerID: signerID, ClientID: p.ClientID, NumSignatures: num,
-		HashAlgorithm: hashOID, Hashes: hashes, PIN: pin, OTP: otp,
+		HashAlgorithm: hashOID, Hashes: hashes, PIN: pin, OTP: otp, OTPChannel: channel,
 	})
 	if err != nil {
 		if v == v2 {

@@ -42,6 +42,20 @@ func (fakeBackend) SignHash(_ context.Context, r sam.SignRequest) ([][]byte, err
 	return r.Hashes, nil
 }
 
+func (fakeBackend) SendOTP(_ context.Context, r sam.OTPRequest) (string, error) {
+	if r.Binding.CredentialID != "c1" {
+		return "", sam.ErrCredentialInvalid
+	}
+	if len(r.Binding.Hashes) == 0 {
+		return "", sam.ErrHashesMissing
+	}
+	return "ch", nil
+}
+
+func (fakeBackend) OAuthClient(context.Context, string) (*store.OAuthClient, error) {
+	return nil, store.ErrNotFound
+}
+
 func (fakeBackend) Login(_ context.Context, u, p string, _ bool) (oauth.Issued, error) {
 	if u != "u" || p != "p" {
 		return oauth.Issued{}, sam.ErrLoginFailed
@@ -95,7 +109,7 @@ func FuzzRequestBodies(f *testing.F) {
 	srv := api.New(api.Config{MaxBodyBytes: 1 << 16}, api.Deps{SAM: b, Tokens: b, Store: b})
 	h := srv.Handler()
 	paths := []string{"info", "auth/login", "auth/revoke", "credentials/list", "credentials/info",
-		"credentials/authorize", "credentials/extendTransaction", "signatures/signHash"}
+		"credentials/authorize", "credentials/extendTransaction", "credentials/sendOTP", "credentials/getChallenge", "signatures/signHash"}
 	for _, seed := range []string{
 		`{}`, `null`, `[]`, `"x"`, `{"credentialID":"c1","numSignatures":1,"hashes":["AAAA"],"hashAlgorithmOID":"2.16.840.1.101.3.4.2.1"}`,
 		`{"credentialID":"c1","SAD":"sad","hash":["q83vEjRWeJA="],"signAlgo":"1.2.840.113549.1.1.11"}`,

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -299,4 +300,21 @@ func forEachDriver(t *testing.T, fn func(t *testing.T, driver string)) {
 	for _, d := range storetest.Drivers() {
 		t.Run(d, func(t *testing.T) { fn(t, d) })
 	}
+}
+
+// smsCodeRe finds the one-time code in an SMS text.
+var smsCodeRe = regexp.MustCompile(`\bcode ([0-9]{6,8})\b`)
+
+// smsCode is the code in the newest SMS the fake Twilio accepted for phone.
+func (e *env) smsCode(t testing.TB, phone string) string {
+	t.Helper()
+	m, ok := e.twilio.Last(phone)
+	if !ok {
+		t.Fatalf("no SMS was sent to %s", phone)
+	}
+	c := smsCodeRe.FindStringSubmatch(m.Body)
+	if c == nil {
+		t.Fatalf("no code in the SMS %q", m.Body)
+	}
+	return c[1]
 }

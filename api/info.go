@@ -65,7 +65,7 @@ func (s *Server) info(c echo.Context, v version) error {
 	base := infoV1{
 		Specs: specsV1, Name: s.cfg.Service.Name, Logo: s.cfg.Service.Logo, Region: s.cfg.Service.Region,
 		Lang: s.cfg.Service.Lang, Description: s.cfg.Service.Description,
-		AuthType: []string{"basic"}, Methods: methodNames(),
+		AuthType: []string{"basic"}, Methods: methodNames(v),
 	}
 	if s.oauth != nil {
 		// Exactly one of oauth2 and oauth2Issuer: clients derive the

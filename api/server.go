@@ -54,6 +54,8 @@ type Signing interface {
 	Authorize(ctx context.Context, req sam.AuthorizeRequest) (sam.IssuedSAD, error)
 	ExtendTransaction(ctx context.Context, req sam.ExtendRequest) (sam.IssuedSAD, error)
 	SignHash(ctx context.Context, req sam.SignRequest) ([][]byte, error)
+	// SendOTP sends a one-time code by SMS (credentials/sendOTP, getChallenge).
+	SendOTP(ctx context.Context, req sam.OTPRequest) (string, error)
 }
 
 var _ Signing = (*sam.SAM)(nil)
@@ -90,6 +92,7 @@ type ReadModel interface {
 	Credential(ctx context.Context, id string) (*store.Credential, error)
 	CredentialsOf(ctx context.Context, signerID string) ([]store.Credential, error)
 	Factor(ctx context.Context, signerID, credentialID, kind string) (*store.Factor, error)
+	OAuthClient(ctx context.Context, id string) (*store.OAuthClient, error)
 }
 
 var _ ReadModel = (*store.Store)(nil)
@@ -186,6 +189,8 @@ type cscMethod struct {
 	// credentialToken: a credential-scope token (a SAD) is accepted too,
 	// for its own credential (CSC API v2 §8.4).
 	credentialToken bool
+	// only limits the method to one version (0: both).
+	only version
 }
 
 // version is the CSC API version a request came in under.
@@ -198,13 +203,15 @@ const (
 
 // methods lists the CSC methods served, in the order info reports them.
 var methods = []cscMethod{
-	{"auth/login", false, (*Server).login, false},
-	{"auth/revoke", true, (*Server).revoke, false},
-	{"credentials/list", true, (*Server).credentialsList, false},
-	{"credentials/info", true, (*Server).credentialsInfo, true},
-	{"credentials/authorize", true, (*Server).credentialsAuthorize, false},
-	{"credentials/extendTransaction", true, (*Server).credentialsExtend, false},
-	{"signatures/signHash", true, (*Server).signHash, true},
+	{"auth/login", false, (*Server).login, false, 0},
+	{"auth/revoke", true, (*Server).revoke, false, 0},
+	{"credentials/list", true, (*Server).credentialsList, false, 0},
+	{"credentials/info", true, (*Server).credentialsInfo, true, 0},
+	{"credentials/authorize", true, (*Server).credentialsAuthorize, false, 0},
+	{"credentials/extendTransaction", true, (*Server).credentialsExtend, false, 0},
+	{"credentials/sendOTP", true, (*Server).credentialsSendOTP, false, 0},
+	{"credentials/getChallenge", true, (*Server).credentialsGetChallenge, false, v2},
+	{"signatures/signHash", true, (*Server).signHash, true, 0},
 }
 
 func (s *Server) routes(e *echo.Echo, reg *prometheus.Registry) {
@@ -217,6 +224,9 @@ func (s *Server) routes(e *echo.Echo, reg *prometheus.Registry) {
 		e.POST(base+"info", info, s.limit)
 		e.GET(base+"info", info, s.limit)
 		for _, m := range methods {
+			if m.only != 0 && m.only != v {
+				continue
+			}
 			h := func(c echo.Context) error { return m.handler(s, c, v) }
 			mw := []echo.MiddlewareFunc{s.limit}
 			if m.auth {
@@ -260,20 +270,21 @@ func (s *Server) routes(e *echo.Echo, reg *prometheus.Registry) {
 
 // CSC methods not offered (yet): 501 rather than 404.
 var (
-	unimplementedV2 = []string{"credentials/authorizeCheck", "credentials/getChallenge", "credentials/sendOTP",
-		"signatures/signDoc", "signatures/signPolling", "signatures/timestamp"}
-	unimplementedV1 = []string{"credentials/sendOTP", "signatures/timestamp"}
+	unimplementedV2 = []string{"credentials/authorizeCheck", "signatures/signDoc", "signatures/signPolling", "signatures/timestamp"}
+	unimplementedV1 = []string{"signatures/timestamp"}
 )
 
 func notImplemented(echo.Context) error {
 	return withStatus(http.StatusNotImplemented, errNotImplemented)
 }
 
-// methodNames are the names info lists.
-func methodNames() []string {
+// methodNames are the names info lists for a version.
+func methodNames(v version) []string {
 	out := make([]string, 0, len(methods))
 	for _, m := range methods {
-		out = append(out, m.name)
+		if m.only == 0 || m.only == v {
+			out = append(out, m.name)
+		}
 	}
 	return out
 }

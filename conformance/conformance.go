@@ -29,11 +29,14 @@ type Credential struct {
 // Account is a signer account on the server under test, in the shape of the
 // demo account file (./var/demo.json, written by `make run`).
 type Account struct {
-	BaseURL     string       `json:"base_url"`    // e.g. https://127.0.0.1:8443, without /csc/v2
-	Username    string       `json:"username"`    // HTTP Basic user for auth/login
-	Password    string       `json:"password"`    // HTTP Basic password
-	PIN         string       `json:"pin"`         // the credentials' PIN
-	TOTPSecret  string       `json:"totp_secret"` // base32 TOTP seed (RFC 6238, SHA-1, 6 digits, 30 s)
+	BaseURL    string `json:"base_url"`    // e.g. https://127.0.0.1:8443, without /csc/v2
+	Username   string `json:"username"`    // HTTP Basic user for auth/login
+	Password   string `json:"password"`    // HTTP Basic password
+	PIN        string `json:"pin"`         // the credentials' PIN
+	TOTPSecret string `json:"totp_secret"` // base32 TOTP seed (RFC 6238, SHA-1, 6 digits, 30 s)
+	// Phone is the number bound for SMS codes, if any: credentials/info must
+	// then offer the SMS object too.
+	Phone       string       `json:"phone,omitempty"`
 	Credentials []Credential `json:"credentials"` // explicit-mode SCAL 2 credentials with PIN and TOTP
 }
 
@@ -104,6 +107,17 @@ type Target struct {
 	// skipped. Each otp is of an unused TOTP step, as for
 	// credentials/authorize.
 	Approve func(t testing.TB, authorizeURL, otp string) *url.URL
+
+	// SMSCode, when set, returns the newest one-time code the server sent
+	// by SMS to phone (read from the test's fake SMS provider). With
+	// Account.Phone and SMSCode set the suite signs with SMS codes
+	// (sendOTP, and getChallenge in v2) and attacks their binding;
+	// otherwise those subtests are skipped.
+	SMSCode func(t testing.TB, phone string) string
+
+	// SMSCooldown is the server's least time between two codes for one
+	// signer (0 means 30 s); the suite lets it pass before each code.
+	SMSCooldown time.Duration
 
 	// Deny, when set, is like Approve but the signer refuses the request
 	// (at the first page that offers it); it returns the redirect to the

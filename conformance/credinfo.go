@@ -199,8 +199,12 @@ func (vs *vsuite) checkAuthV2(t testing.TB, cred Credential, m map[string]any, o
 	if mode, _ := getString(auth, "mode"); mode != "explicit" {
 		t.Errorf("%s: auth.mode %q, want \"explicit\"", cred.ID, mode)
 	}
-	if e, present := auth["expression"]; present && e != "PIN AND OTP" {
-		t.Errorf("%s: auth.expression %v, want \"PIN AND OTP\"", cred.ID, e)
+	wantExpr := "PIN AND OTP"
+	if vs.me.Phone != "" {
+		wantExpr = "PIN AND (OTP OR SMS)"
+	}
+	if e, present := auth["expression"]; present && e != wantExpr {
+		t.Errorf("%s: auth.expression %v, want %q", cred.ID, e, wantExpr)
 	}
 	if !o.authInfo {
 		return
@@ -218,14 +222,18 @@ func (vs *vsuite) checkAuthV2(t testing.TB, cred Credential, m map[string]any, o
 			}
 		}
 	}
-	for _, want := range []struct{ id, format, generator string }{{"PIN", "A", ""}, {"OTP", "N", "totp"}} {
+	wants := []struct{ id, typ, format, generator string }{{"PIN", "Password", "A", ""}, {"OTP", "Password", "N", "totp"}}
+	if vs.me.Phone != "" {
+		wants = append(wants, struct{ id, typ, format, generator string }{"SMS", "ChallengeResponse", "N", ""})
+	}
+	for _, want := range wants {
 		obj, ok := found[want.id]
 		if !ok {
 			t.Errorf("%s: auth.objects has no %s object: %v", cred.ID, want.id, objs)
 			continue
 		}
-		if typ, _ := getString(obj, "type"); typ != "Password" {
-			t.Errorf("%s: auth object %s has type %q, want Password", cred.ID, want.id, typ)
+		if typ, _ := getString(obj, "type"); typ != want.typ {
+			t.Errorf("%s: auth object %s has type %q, want %s", cred.ID, want.id, typ, want.typ)
 		}
 		if f, _ := getString(obj, "format"); f != want.format {
 			t.Errorf("%s: auth object %s has format %q, want %q", cred.ID, want.id, f, want.format)

@@ -158,6 +158,9 @@ func (s *SAM) SendOTP(ctx context.Context, req OTPRequest) (string, error) {
 	b := req.Binding
 	b.Purpose = ""
 	if cred.SCAL >= 2 {
+		if len(b.Hashes) == 0 {
+			return "", ErrHashesMissing.with(errors.New("an SMS code for a SCAL2 credential is bound to the hashes it approves"))
+		}
 		if b.NumSignatures == 0 {
 			b.NumSignatures = len(b.Hashes)
 		}
