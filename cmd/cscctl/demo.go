@@ -21,7 +21,10 @@ import (
 	"github.com/openrssp/rssp/store"
 )
 
-const demoUsername = "demo"
+const (
+	demoUsername = "demo"
+	demoPhone    = "+447700900123" // Ofcom's range for drama: never a real phone
+)
 
 // demoFile is the quick-start account file (contract: exactly these fields).
 type demoFile struct {
@@ -30,6 +33,7 @@ type demoFile struct {
 	Password    string           `json:"password"`
 	PIN         string           `json:"pin"`
 	TOTPSecret  string           `json:"totp_secret"`
+	Phone       string           `json:"phone"`
 	Credentials []demoCredential `json:"credentials"`
 	// The demo OAuth client (a confidential SCA with a loopback redirect).
 	ClientID     string `json:"client_id"`
@@ -116,6 +120,12 @@ func (c *cli) demo(ctx context.Context, out string, force bool) error {
 		return err
 	}
 	d.TOTPSecret = base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(seed)
+	// A number from the range Ofcom keeps for drama: with the log sender
+	// (configs/cscd.yaml) its codes appear on the server's console.
+	d.Phone = demoPhone
+	if err := e.sam.SetPhone(ctx, sg.ID, d.Phone); err != nil {
+		return err
+	}
 	for _, alg := range demoAlgorithms {
 		cred, err := e.createCredential(ctx, sg, newCredential{username: sg.Username, alg: alg, scal: 2, multisign: 10,
 			auth: sam.AuthModeExplicit, description: "Demo " + string(alg) + " key", pin: d.PIN})

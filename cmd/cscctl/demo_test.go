@@ -42,8 +42,8 @@ func TestDemoIsIdempotentAndUsable(t *testing.T) {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	// The six fields of the quick start (issue 3) and the demo OAuth client (issue 4).
-	if want := []string{"base_url", "client_id", "client_secret", "credentials", "password", "pin", "redirect_uri", "totp_secret", "username"}; !slices.Equal(keys, want) {
+	// The six fields of the quick start (issue 3), the demo OAuth client (issue 4) and the phone (issue 5).
+	if want := []string{"base_url", "client_id", "client_secret", "credentials", "password", "phone", "pin", "redirect_uri", "totp_secret", "username"}; !slices.Equal(keys, want) {
 		t.Fatalf("demo file fields %v, want exactly %v", keys, want)
 	}
 	var d demoFile
