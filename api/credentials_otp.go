@@ -88,13 +88,15 @@ func (s *Server) sendOTP(c echo.Context, v version, challenge bool) error {
 	return err
 }
 
-// clientName is the name an SMS text gives the client, or its ID.
+// clientName is the name an SMS text gives the client: its registered
+// name, or "" (the text then says "an unnamed client") for a client that
+// is not registered, such as any SCA using auth/login.
 func (s *Server) clientName(ctx context.Context, clientID string) string {
 	if clientID == "" {
 		return ""
 	}
-	if cl, err := s.db.OAuthClient(ctx, clientID); err == nil && cl.Name != "" {
+	if cl, err := s.db.OAuthClient(ctx, clientID); err == nil {
 		return cl.Name
 	}
-	return clientID
+	return ""
 }
