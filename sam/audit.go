@@ -40,6 +40,7 @@ const (
 	EventEnrolmentCompleted = "enrolment.completed"
 	EventPhoneChange        = "phone.change" // requested, approved, applied
 	EventFactorReset        = "factor.reset" // an operator revoked a lost factor
+	EventOperator           = "operator"     // an operator was created, enabled or disabled
 	OutcomeOK               = "ok"
 	OutcomeFail             = "fail"
 	auditVerifyPageEntries  = 500

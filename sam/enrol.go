@@ -197,7 +197,7 @@ func (s *SAM) IssueActivation(ctx context.Context, signerID, delivery, actor str
 		return Activation{}, err
 	}
 	if sg.Status != store.StatusPending {
-		return Activation{}, errors.New("sam: only a signer who has not enrolled yet gets an activation code")
+		return Activation{}, ErrSignerNotPending
 	}
 	var phone string
 	switch delivery {
@@ -224,28 +224,34 @@ func (s *SAM) IssueActivation(ctx context.Context, signerID, delivery, actor str
 	if err != nil {
 		return Activation{}, err
 	}
+	if delivery == DeliverySMS {
+		// Checked before anything changes: a refused resend leaves the code
+		// already on the phone working.
+		if s.sender == nil {
+			return Activation{}, ErrSMSDelivery.with(errors.New("no SMS sender configured"))
+		}
+		if err := s.throttleSMS(ctx, signerID, phone, PurposeActivation); err != nil {
+			return Activation{}, err
+		}
+	}
 	now := s.now()
 	exp := now.Add(s.cfg.ActivationTTL)
-	if err := s.db.VoidActivations(ctx, signerID, now.UnixMilli()); err != nil {
-		return Activation{}, err
-	}
 	if err := s.db.CreateActivation(ctx, &store.Activation{ID: id, SignerID: signerID, CodeMAC: mac, Delivery: delivery, Actor: actor,
 		ExpiresAt: exp.UnixMilli()}); err != nil {
 		return Activation{}, err
 	}
 	out := Activation{Code: formatActivationCode(code), ExpiresAt: exp}
 	if delivery == DeliverySMS {
-		if err := s.throttleSMS(ctx, signerID, phone); err != nil {
-			return Activation{}, err
-		}
-		if s.sender == nil {
-			return Activation{}, ErrSMSDelivery.with(errors.New("no SMS sender configured"))
-		}
 		if err := s.sender.SendCode(ctx, phone, CodeMessage{Purpose: PurposeActivation, Code: out.Code, ExpiresAt: exp}); err != nil {
-			_ = s.db.VoidActivations(ctx, signerID, s.now().UnixMilli())
+			// Only the new code is voided: the one already delivered still works.
+			_ = s.db.VoidActivation(ctx, id, s.now().UnixMilli())
 			return Activation{}, ErrSMSDelivery.with(err)
 		}
 		out = Activation{ExpiresAt: exp, SentTo: MaskPhone(phone)}
+	}
+	// The new code is out: earlier ones stop working.
+	if err := s.db.VoidActivations(ctx, signerID, id, s.now().UnixMilli()); err != nil {
+		return Activation{}, err
 	}
 	if err := s.audit(ctx, event{Event: EventActivationIssued, Outcome: OutcomeOK, Actor: actor,
 		Details: map[string]any{"signer": signerID, "activation": id, "delivery": delivery, "expires": exp.UTC().Format(time.RFC3339)}}); err != nil {
@@ -253,6 +259,10 @@ func (s *SAM) IssueActivation(ctx context.Context, signerID, delivery, actor str
 	}
 	return out, nil
 }
+
+// ErrSignerNotPending refuses an activation code for a signer who has
+// already enrolled (or was disabled).
+var ErrSignerNotPending = &Error{Code: "invalid_request", Description: "The signer is not waiting for enrolment"}
 
 // ErrActivationInvalid is an activation code that is wrong, expired or used.
 var ErrActivationInvalid = &Error{Code: "invalid_request", Description: "The activation code is wrong, expired or already used"}
@@ -350,6 +360,15 @@ func (s *SAM) ConfirmPhone(ctx context.Context, signerID, challengeID, code stri
 		Details: map[string]any{"factor": store.FactorSMS, "action": "bind", "phone": MaskPhone(f.Target)}})
 }
 
+// Attempts at a first TOTP code during enrolment.
+const (
+	totpBindAttempts = 10
+	totpBindWindow   = 10 * time.Minute
+)
+
+// ErrTooManyAttempts refuses an enrolment step tried too often.
+var ErrTooManyAttempts = &Error{Code: "temporarily_unavailable", Description: "Too many attempts; wait a few minutes and try again"}
+
 // TOTPSecret is a new authenticator seed: Blob is the seed wrapped by the
 // HSM (to keep until confirmed), URI the otpauth:// URI to show once.
 type TOTPSecret struct {
@@ -389,6 +408,15 @@ func OTPAuthURI(account string, seed []byte) string {
 func (s *SAM) ConfirmTOTP(ctx context.Context, signerID string, blob []byte, code string) error {
 	if _, err := s.pendingSigner(ctx, signerID); err != nil {
 		return err
+	}
+	// Guessing the first code gains nothing the enrolment session does not
+	// already have, but it stays bounded like every other code.
+	ok, err := s.db.Throttle(ctx, "totp-bind:"+signerID, totpBindAttempts, totpBindWindow.Milliseconds(), s.now().UnixMilli())
+	if err != nil {
+		return internal(err)
+	}
+	if !ok {
+		return ErrTooManyAttempts
 	}
 	step, err := s.matchTOTP(ctx, blob, code)
 	if err != nil {
@@ -457,9 +485,33 @@ func (s *SAM) CompleteEnrolment(ctx context.Context, c Completion) (*store.Crede
 	if len(c.PINHash) == 0 {
 		return nil, errors.New("sam: enrolment incomplete: no PIN")
 	}
+	if _, err := s.loadAuthority(ctx, DevCAID); err != nil {
+		return nil, fmt.Errorf("sam: no certificate authority to issue the enrolment certificate: %w", err)
+	}
 	if err := s.SetSignerStatus(ctx, sg.ID, store.StatusActive, sg.ID); err != nil {
 		return nil, err
 	}
+	cred, err := s.completeCredential(ctx, sg, c)
+	if err != nil {
+		// Back to pending, so that the enrolment can be completed again
+		// (or by the operator); a half-made credential is removed.
+		if cred != nil {
+			_ = s.DeleteCredential(ctx, cred.ID, sg.ID)
+		}
+		_ = s.db.SetSignerStatus(ctx, sg.ID, store.StatusPending, s.now().UnixMilli())
+		_ = s.audit(ctx, event{Event: EventEnrolmentCompleted, Outcome: OutcomeFail, Actor: sg.ID, Details: map[string]any{"error": err.Error()}})
+		return nil, err
+	}
+	if err := s.audit(ctx, event{Event: EventEnrolmentCompleted, Outcome: OutcomeOK, Actor: sg.ID, CredentialID: cred.ID}); err != nil {
+		return nil, err
+	}
+	return s.db.Credential(ctx, cred.ID)
+}
+
+// completeCredential makes the enrolment's credential for an active signer:
+// key, PIN, certificate. It returns the credential once created, even when
+// a later step fails.
+func (s *SAM) completeCredential(ctx context.Context, sg *store.Signer, c Completion) (*store.Credential, error) {
 	req := c.Credential
 	req.ID, req.SignerID, req.Disabled = c.CredentialID, sg.ID, true
 	if req.Algorithm == "" {
@@ -471,21 +523,18 @@ func (s *SAM) CompleteEnrolment(ctx context.Context, c Completion) (*store.Crede
 	}
 	fid, err := s.newID()
 	if err != nil {
-		return nil, err
+		return cred, err
 	}
 	if err := s.db.PutFactor(ctx, &store.Factor{ID: fid, SignerID: sg.ID, CredentialID: cred.ID, Kind: store.FactorPIN,
 		Secret: c.PINHash, Status: store.StatusActive}); err != nil {
-		return nil, err
+		return cred, err
 	}
 	if err := s.audit(ctx, event{Event: EventFactorSet, Outcome: OutcomeOK, Actor: sg.ID, CredentialID: cred.ID,
 		Details: map[string]any{"factor": store.FactorPIN}}); err != nil {
-		return nil, err
+		return cred, err
 	}
 	if _, err := s.IssueDevCertificate(ctx, cred.ID, Subject{}, c.Validity); err != nil {
-		return nil, err
+		return cred, err
 	}
-	if err := s.audit(ctx, event{Event: EventEnrolmentCompleted, Outcome: OutcomeOK, Actor: sg.ID, CredentialID: cred.ID}); err != nil {
-		return nil, err
-	}
-	return s.db.Credential(ctx, cred.ID)
+	return cred, nil
 }

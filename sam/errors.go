@@ -67,6 +67,9 @@ var (
 	ErrInternal           = &Error{Code: "server_error", Description: "Internal error"}
 	ErrLoginFailed        = &Error{Code: "authentication_error", Description: "An error occurred during authentication process"}
 	ErrInvalidPassword    = &Error{Code: "invalid_request", Description: "Invalid password"}
+	// ErrOAuth2CodeOnly: credentials/authorize "SHALL NOT be used" for an
+	// oauth2code credential (CSC API §11.6); the signer approves on our pages.
+	ErrOAuth2CodeOnly = &Error{Code: "invalid_request", Description: "The credential is authorized through OAuth 2.0 (authMode oauth2code), not credentials/authorize"}
 
 	// Which factor failed or is locked. They also match ErrAuthentication and
 	// ErrCredentialLocked, so a caller that must not tell them apart (CSC v2

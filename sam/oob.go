@@ -142,6 +142,9 @@ type OTPRequest struct {
 	// Binding is what the code will authorise. For a SCAL2 credential it
 	// must hold the hashes; for SCAL1 the credential alone.
 	Binding Binding
+	// Explicit says the code is for credentials/authorize (sendOTP,
+	// getChallenge), which an oauth2code credential does not accept.
+	Explicit bool
 }
 
 // SendOTP makes a one-time code bound to req.Binding, stores only its HSM
@@ -154,6 +157,9 @@ func (s *SAM) SendOTP(ctx context.Context, req OTPRequest) (string, error) {
 	cred, _, err := s.activeCredential(ctx, req.Binding.CredentialID, req.SignerID)
 	if err != nil {
 		return "", err
+	}
+	if req.Explicit && cred.AuthMode == AuthModeOAuth2Code {
+		return "", ErrOAuth2CodeOnly
 	}
 	b := req.Binding
 	b.Purpose = ""
@@ -201,7 +207,7 @@ func (s *SAM) activePhone(ctx context.Context, signerID string) (*store.Factor, 
 // and audits the result. The challenge exists before the message leaves, and
 // is voided if the provider refuses it.
 func (s *SAM) sendCode(ctx context.Context, signerID, clientID, phone string, b Binding, msg CodeMessage) (string, error) {
-	if err := s.throttleSMS(ctx, signerID, phone); err != nil {
+	if err := s.throttleSMS(ctx, signerID, phone, b.purpose()); err != nil {
 		reason := "internal error"
 		var e *Error
 		if errors.As(err, &e) {
@@ -254,10 +260,12 @@ func (s *SAM) sendCode(ctx context.Context, signerID, clientID, phone string, b 
 	return id, nil
 }
 
-// throttleSMS applies the cooldown and the per-signer and per-phone limits.
-// Each is one atomic counter; a refusal by a later one may have used up an
-// earlier one, which errs towards fewer messages.
-func (s *SAM) throttleSMS(ctx context.Context, signerID, phone string) error {
+// throttleSMS applies the cooldown (per signer and purpose, so that the
+// activation text does not hold up the phone's binding code) and the
+// per-signer and per-phone limits (all purposes together). Each is one
+// atomic counter; a refusal by a later one may have used up an earlier one,
+// which errs towards fewer messages.
+func (s *SAM) throttleSMS(ctx context.Context, signerID, phone, purpose string) error {
 	l := s.cfg.SMS
 	nowMs := s.now().UnixMilli()
 	phoneKey := sha256.Sum256([]byte("rssp/phone/" + phone))
@@ -267,7 +275,7 @@ func (s *SAM) throttleSMS(ctx context.Context, signerID, phone string) error {
 		window time.Duration
 		err    *Error
 	}{
-		{"sms-cooldown:" + signerID, 1, l.Cooldown, ErrResendTooSoon},
+		{"sms-cooldown:" + signerID + ":" + purpose, 1, l.Cooldown, ErrResendTooSoon},
 		{"sms-signer:" + signerID, l.PerSigner, l.Window, ErrSMSRateLimited},
 		{"sms-phone:" + hex.EncodeToString(phoneKey[:]), l.PerPhone, l.Window, ErrSMSRateLimited},
 	} {
@@ -330,7 +338,8 @@ type oobStore interface {
 	VoidChallenges(ctx context.Context, signerID, credentialID, purpose string, nowMs int64) error
 	CreateActivation(ctx context.Context, a *store.Activation) error
 	UseActivation(ctx context.Context, codeMAC []byte, nowMs int64) (string, error)
-	VoidActivations(ctx context.Context, signerID string, nowMs int64) error
+	VoidActivations(ctx context.Context, signerID, exceptID string, nowMs int64) error
+	VoidActivation(ctx context.Context, id string, nowMs int64) error
 	CreatePhoneChange(ctx context.Context, p *store.PhoneChange) error
 	PhoneChangeByID(ctx context.Context, id string) (*store.PhoneChange, error)
 	ApprovePhoneChange(ctx context.Context, id, operator string, nowMs int64) (int, error)

@@ -16,6 +16,10 @@ const phoneChangeTTL = 24 * time.Hour
 // or not approvable by this operator.
 var ErrPhoneChange = &Error{Code: "invalid_request", Description: "The phone change is unknown, expired, already done, or needs another operator"}
 
+// ErrSignerNotActive refuses a phone change for a signer who has not
+// enrolled yet or is disabled.
+var ErrSignerNotActive = &Error{Code: "invalid_request", Description: "The signer is not active"}
+
 // PhoneChangeRequest asks to bind a new phone number to a signer.
 type PhoneChangeRequest struct {
 	SignerID string
@@ -45,7 +49,7 @@ func (s *SAM) RequestPhoneChange(ctx context.Context, r PhoneChangeRequest) (Pho
 		return PhoneChange{}, err
 	}
 	if sg.Status != store.StatusActive {
-		return PhoneChange{}, errors.New("sam: the signer is not active")
+		return PhoneChange{}, ErrSignerNotActive
 	}
 	phone, err := NormalizePhone(r.NewPhone)
 	if err != nil {

@@ -54,6 +54,9 @@ func (s *SAM) Authorize(ctx context.Context, req AuthorizeRequest) (IssuedSAD, e
 	if err != nil {
 		return IssuedSAD{}, err
 	}
+	if cred.AuthMode == AuthModeOAuth2Code {
+		return IssuedSAD{}, ErrOAuth2CodeOnly
+	}
 	if err := s.checkAuthorization(cred, req.NumSignatures, req.HashAlgorithm, req.Hashes); err != nil {
 		return IssuedSAD{}, err
 	}
@@ -130,6 +133,10 @@ func (s *SAM) verifyFactors(ctx context.Context, cred *store.Credential, req Aut
 			return err
 		}
 		if otpA.locked {
+			// The PIN was not checked: its reservation must not count.
+			if err := s.db.ReleaseAttempt(ctx, pinF.ID); err != nil {
+				return internal(err)
+			}
 			return ErrOTPLocked
 		}
 	}

@@ -159,6 +159,7 @@ type factorStore interface {
 	Factor(ctx context.Context, signerID, credentialID, kind string) (*store.Factor, error)
 	ReserveAttempt(ctx context.Context, factorID string, maxFailures int) (int, bool, error)
 	ResetFailures(ctx context.Context, factorID string) error
+	ReleaseAttempt(ctx context.Context, factorID string) error
 	AcceptTOTPStep(ctx context.Context, factorID string, step int64) (bool, error)
 	CreateChallenge(ctx context.Context, c *store.Challenge) error
 	Challenge(ctx context.Context, id string) (*store.Challenge, error)
@@ -190,6 +191,7 @@ type Store interface {
 	auditStore
 	adminStore
 	oobStore
+	operatorStore
 }
 
 var _ Store = (*store.Store)(nil)

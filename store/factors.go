@@ -64,6 +64,14 @@ func (s *Store) ReserveAttempt(ctx context.Context, factorID string, maxFailures
 	return count, true, nil
 }
 
+// ReleaseAttempt takes back a reserved attempt whose factor was never
+// checked (another factor of the same request was locked).
+func (s *Store) ReleaseAttempt(ctx context.Context, factorID string) error {
+	defer s.lockWrites()()
+	return wrapErr("release attempt", s.db.WithContext(ctx).Model(&Factor{}).Where("id = ? AND failures > 0", factorID).
+		Update("failures", gorm.Expr("failures - 1")).Error)
+}
+
 // ResetFailures clears the failure counter after a successful verification.
 func (s *Store) ResetFailures(ctx context.Context, factorID string) error {
 	defer s.lockWrites()()

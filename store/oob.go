@@ -81,12 +81,19 @@ func (s *Store) UseActivation(ctx context.Context, codeMAC []byte, nowMs int64) 
 	return signerID, nil
 }
 
-// VoidActivations ends the signer's unused activation codes (a new one
-// replaces them).
-func (s *Store) VoidActivations(ctx context.Context, signerID string, nowMs int64) error {
+// VoidActivations ends the signer's unused activation codes except exceptID
+// (the new one that replaces them).
+func (s *Store) VoidActivations(ctx context.Context, signerID, exceptID string, nowMs int64) error {
 	defer s.lockWrites()()
 	return wrapErr("void activations", s.db.WithContext(ctx).Model(&Activation{}).
-		Where("signer_id = ? AND used_at = 0", signerID).Update("used_at", nowMs).Error)
+		Where("signer_id = ? AND id <> ? AND used_at = 0", signerID, exceptID).Update("used_at", nowMs).Error)
+}
+
+// VoidActivation ends one unused activation code.
+func (s *Store) VoidActivation(ctx context.Context, id string, nowMs int64) error {
+	defer s.lockWrites()()
+	return wrapErr("void activation", s.db.WithContext(ctx).Model(&Activation{}).
+		Where("id = ? AND used_at = 0", id).Update("used_at", nowMs).Error)
 }
 
 // CreateEnrolment inserts an enrolment in progress.
