@@ -72,7 +72,7 @@ func (s *Server) sendOTP(c echo.Context, v version, challenge bool) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.sam.SendOTP(ctx, sam.OTPRequest{SignerID: signerID, ClientID: p.ClientID, ClientName: s.clientName(ctx, p.ClientID),
+	_, err = s.sam.SendOTP(ctx, sam.OTPRequest{SignerID: signerID, ClientID: p.ClientID, ClientName: s.clientName(ctx, p.ClientID), Explicit: true,
 		Binding: sam.Binding{CredentialID: id, HashAlgorithm: hashOID, Hashes: hashes, NumSignatures: num}})
 	switch {
 	case err == nil:

@@ -145,12 +145,20 @@ func newEnv(t testing.TB, driver string, algs ...hsm.KeyAlgorithm) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The enrolment pages give an explicit SCAL2 credential, so the tests
+	// can sign with it through credentials/authorize.
+	enrol, err := oauth.NewEnrolment(oauth.EnrolConfig{Credential: enrolCredential, Validity: 24 * time.Hour},
+		oauth.EnrolDeps{SAM: s, DB: db, Now: clock.Now, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv := api.New(api.Config{
 		Service:      api.ServiceInfo{Name: "RSSP test", Logo: "https://127.0.0.1/logo.png", Region: "EU", Lang: "en-US", Description: "test"},
 		MaxBodyBytes: 64 << 10, OAuth2URL: ts.URL,
 	}, api.Deps{
 		SAM: s, Tokens: oauth.Tokens{Logins: logins, OAuth: authz}, Store: db, OAuth: authz, Logger: logger, Now: clock.Now,
 		PoolStats: keys.PoolStats, Checks: []api.Check{{Name: "database", Ping: db.Ping}, {Name: "hsm", Ping: keys.Ping}},
+		Admin: s, Enrol: enrol,
 	})
 	ts.Config.Handler = srv.Handler()
 	// Every answer the tests receive is checked against our OpenAPI document.

@@ -118,6 +118,12 @@ type Deps struct {
 	Now       func() time.Time
 	// Registry receives the metrics; nil creates a private one.
 	Registry *prometheus.Registry
+	// Admin serves the operators' admin API under /admin/v1 (admin.go);
+	// nil leaves it off, its routes not registered.
+	Admin Admin
+	// Enrol serves the signers' enrolment pages under /enrol
+	// (oauth.Enrolment); nil leaves them off.
+	Enrol http.Handler
 }
 
 // Server is the CSC API HTTP handler.
@@ -174,6 +180,8 @@ func New(cfg Config, d Deps) *Server {
 	e.Use(s.requestIDs, s.accessLog, s.metrics.middleware(s), s.recoverPanics)
 	s.loginLimit = newFailureLimiter(cfg.LoginRate, cfg.LoginBurst, d.Now)
 	s.routes(e, d.Registry)
+	s.adminRoutes(e, d.Admin)
+	s.enrolRoutes(e, d.Enrol)
 	s.echo = e
 	return s
 }
@@ -266,6 +274,22 @@ func (s *Server) routes(e *echo.Echo, reg *prometheus.Registry) {
 	e.GET("/metrics", echo.WrapHandler(metricsHandler(reg)))
 	e.GET("/openapi.yaml", s.openapi)
 	e.GET("/logo.png", s.logo)
+}
+
+// enrolRoutes registers the enrolment pages. A wrong activation code costs
+// the client address a failure like a wrong password on the login page.
+func (s *Server) enrolRoutes(e *echo.Echo, enrol http.Handler) {
+	if enrol == nil {
+		return
+	}
+	h := s.oauthHandler(enrol.ServeHTTP)
+	e.GET("/enrol", h, s.limit)
+	e.POST("/enrol", h, s.limit, s.loginLimit.middlewareHTTP)
+	for _, p := range []string{"/enrol/secrets", "/enrol/phone", "/enrol/totp"} {
+		e.GET(p, h, s.limit)
+		e.POST(p, h, s.limit)
+	}
+	e.GET("/enrol/done", h, s.limit)
 }
 
 // CSC methods not offered (yet): 501 rather than 404.

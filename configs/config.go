@@ -45,6 +45,8 @@ type Config struct {
 	OAuth   OAuth        `yaml:"oauth"`
 	CA      CA           `yaml:"ca"`
 	SMS     SMS          `yaml:"sms"`
+	// Enrol is the credential signers get at enrolment (enrol.go).
+	Enrol Enrol `yaml:"enrol"`
 	// Production refuses development-only settings (the log SMS sender).
 	Production bool `yaml:"production"`
 }
@@ -105,6 +107,7 @@ func Decode(r io.Reader, baseDir string) (*Config, error) {
 	}
 	c.resolvePaths(baseDir)
 	c.applyDefaults()
+	c.Enrol.applyDefaults()
 	if dsn := os.Getenv(EnvStoreDSN); dsn != "" {
 		c.Store.DSN = dsn
 	}
@@ -209,6 +212,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.validateSMS(); err != nil {
+		return err
+	}
+	if err := c.Enrol.validate(); err != nil {
 		return err
 	}
 	return c.SAM.Validate()

@@ -36,6 +36,7 @@ type Approver interface {
 	CredentialToken(ctx context.Context, code string) (string, error)
 	Bearer(ctx context.Context, token string) (sam.BearerSAD, error)
 	RevokeSADOf(ctx context.Context, token, clientID string) error
+	SendOTP(ctx context.Context, req sam.OTPRequest) (string, error)
 }
 
 var _ Approver = (*sam.SAM)(nil)
@@ -50,6 +51,8 @@ type FlowStore interface {
 	Credential(ctx context.Context, id string) (*store.Credential, error)
 	CredentialsOf(ctx context.Context, signerID string) ([]store.Credential, error)
 	OAuthClient(ctx context.Context, id string) (*store.OAuthClient, error)
+	Factor(ctx context.Context, signerID, credentialID, kind string) (*store.Factor, error)
+	SetOAuthFlowChallenge(ctx context.Context, id, step, challengeID string, nowMs int64) (bool, error)
 }
 
 var _ FlowStore = (*store.Store)(nil)
@@ -101,6 +104,11 @@ type pageData struct {
 	Credential    string
 	NumSignatures int
 	Documents     []pageDocument
+	// The OTP page: the signer can ask for a code by SMS (Phone is the
+	// masked number); SMSSent says one was sent and the field expects it.
+	Phone   string
+	SMSSent bool
+	Notice  string
 }
 
 type pageDocument struct{ Label, Fingerprint string }
@@ -113,11 +121,23 @@ func (pageData) Tf(key string, args ...any) string { return fmt.Sprintf(msg(key)
 // forms posting to us (and, for the final redirect, to the client).
 func (s *Server) render(w http.ResponseWriter, status int, name string, d pageData, formTargets ...string) {
 	d.CSS = s.pages.css
+	s.pages.write(w, s.log, status, name, d, false, formTargets...)
+}
+
+// write renders the page name with data (a pageData, or a struct embedding
+// one with CSS set) and the headers every page carries. dataImages adds
+// img-src data: to the policy, for a page that shows an image inline (the
+// enrolment QR code); no other page loads images.
+func (p *pages) write(w http.ResponseWriter, log *slog.Logger, status int, name string, data any, dataImages bool, formTargets ...string) {
 	var buf bytes.Buffer
-	if err := s.pages.tmpl.ExecuteTemplate(&buf, name, d); err != nil {
-		s.log.Error("render page", slog.String("page", name), slog.String("error", err.Error()))
+	if err := p.tmpl.ExecuteTemplate(&buf, name, data); err != nil {
+		log.Error("render page", slog.String("page", name), slog.String("error", err.Error()))
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
+	}
+	img := ""
+	if dataImages {
+		img = "; img-src data:"
 	}
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
@@ -125,8 +145,8 @@ func (s *Server) render(w http.ResponseWriter, status int, name string, d pageDa
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
-	h.Set("Content-Security-Policy", fmt.Sprintf("default-src 'none'; style-src 'sha256-%s'; form-action 'self'%s; frame-ancestors 'none'; base-uri 'none'",
-		s.pages.cssHash, strings.Join(append([]string{""}, formTargets...), " ")))
+	h.Set("Content-Security-Policy", fmt.Sprintf("default-src 'none'%s; style-src 'sha256-%s'; form-action 'self'%s; frame-ancestors 'none'; base-uri 'none'",
+		img, p.cssHash, strings.Join(append([]string{""}, formTargets...), " ")))
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
 }
@@ -404,18 +424,26 @@ func (s *Server) OTP(w http.ResponseWriter, r *http.Request) {
 		s.render(w, http.StatusBadRequest, "error.html", pageData{Error: msg("error.expired")})
 		return
 	}
-	d := pageData{Flow: f.ID, CSRF: csrf, NumSignatures: req.numSignatures}
+	d := pageData{Flow: f.ID, CSRF: csrf, NumSignatures: req.numSignatures, SMSSent: f.ChallengeID != ""}
+	if ph, err := s.db.Factor(ctx, f.SignerID, "", store.FactorSMS); err == nil && ph.Status == store.StatusActive {
+		d.Phone = sam.MaskPhone(ph.Target)
+	}
 	origin := s.redirectOrigin(ctx, f.ClientID, form)
 	if r.Method == http.MethodGet {
 		s.render(w, http.StatusOK, "otp.html", d, origin)
 		return
 	}
-	if r.PostFormValue("action") != "approve" {
+	switch r.PostFormValue("action") {
+	case "approve":
+	case "sms":
+		s.sendSMS(w, r, f, req, d, origin)
+		return
+	default:
 		s.finishError(w, r, f, fosite.ErrAccessDenied.WithDescription("The signer denied the request"))
 		return
 	}
 	approval, err := s.sam.Approve(ctx, sam.ApproveRequest{CredentialID: req.credentialID, SignerID: f.SignerID, ClientID: f.ClientID,
-		NumSignatures: req.numSignatures, HashAlgorithm: req.hashOID, Hashes: req.hashes, OTP: r.PostFormValue("otp")})
+		NumSignatures: req.numSignatures, HashAlgorithm: req.hashOID, Hashes: req.hashes, OTP: r.PostFormValue("otp"), ChallengeID: f.ChallengeID})
 	switch {
 	case errors.Is(err, sam.ErrCredentialLocked):
 		d.Error = msg("otp.locked")
@@ -434,6 +462,30 @@ func (s *Server) OTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.finish(w, r, f, req, approval)
+}
+
+// sendSMS sends a one-time code for exactly this request to the signer's
+// phone and records it with the flow, so the code field then answers it.
+func (s *Server) sendSMS(w http.ResponseWriter, r *http.Request, f *store.OAuthFlow, req *cscRequest, d pageData, origin string) {
+	ctx := r.Context()
+	id, err := s.sam.SendOTP(ctx, sam.OTPRequest{SignerID: f.SignerID, ClientID: f.ClientID, ClientName: s.clientName(ctx, f.ClientID),
+		Binding: sam.Binding{CredentialID: req.credentialID, HashAlgorithm: req.hashOID, Hashes: req.hashes, NumSignatures: req.numSignatures}})
+	switch {
+	case sam.IsRateLimited(err):
+		d.Error = msg("otp.sms.wait")
+	case errors.Is(err, sam.ErrCredentialLocked):
+		d.Error = msg("otp.locked")
+	case err != nil:
+		s.log.WarnContext(ctx, "SMS code not sent", slog.String("flow", f.ID), slog.Any("error", err))
+		d.Error = msg("otp.sms.failed")
+	default:
+		if ok, err := s.db.SetOAuthFlowChallenge(ctx, f.ID, store.FlowOTP, id, s.now().UnixMilli()); err != nil || !ok {
+			s.render(w, http.StatusBadRequest, "error.html", pageData{Error: msg("error.expired")})
+			return
+		}
+		d.SMSSent, d.Notice = true, fmt.Sprintf(msg("otp.sms.sent"), d.Phone)
+	}
+	s.render(w, http.StatusOK, "otp.html", d, origin)
 }
 
 // rebuild turns a flow's stored request back into a fosite authorization

@@ -40,6 +40,13 @@ var contractRoutes = []struct{ method, path string }{
 	{"GET", "/oauth2/consent"}, {"POST", "/oauth2/consent"}, {"GET", "/oauth2/otp"}, {"POST", "/oauth2/otp"},
 	{"POST", "/oauth2/token"}, {"POST", "/oauth2/revoke"}, {"GET", "/.well-known/oauth-authorization-server"},
 	{"GET", "/healthz"}, {"GET", "/readyz"}, {"GET", "/metrics"}, {"GET", "/openapi.yaml"}, {"GET", "/logo.png"},
+	{"POST", "/admin/v1/signers"}, {"GET", "/admin/v1/signers"}, {"POST", "/admin/v1/signers/{id}/activation"},
+	{"POST", "/admin/v1/signers/{id}/phone-changes"}, {"POST", "/admin/v1/phone-changes/{id}/confirm"},
+	{"POST", "/admin/v1/phone-changes/{id}/approve"}, {"POST", "/admin/v1/signers/{id}/factors/{kind}/reset"},
+	{"POST", "/admin/v1/signers/{id}/factors/{kind}/unlock"},
+	{"GET", "/enrol"}, {"POST", "/enrol"}, {"GET", "/enrol/secrets"}, {"POST", "/enrol/secrets"},
+	{"GET", "/enrol/phone"}, {"POST", "/enrol/phone"}, {"GET", "/enrol/totp"}, {"POST", "/enrol/totp"},
+	{"GET", "/enrol/done"},
 }
 
 // sendsCode reports the CSC methods that send a one-time code out of band
@@ -160,9 +167,27 @@ func TestOperationsDeclareTheirStatusesAndSecurity(t *testing.T) {
 			success: "", statuses: []string{"400", "401", "413", "500"}, without: []string{"404"}, security: "basic-or-none",
 		},
 		{
-			name:    "operational endpoints",
-			match:   func(_, p string) bool { return !strings.HasPrefix(p, "/csc/") && !strings.HasPrefix(p, "/oauth2/") },
+			name: "operational endpoints",
+			match: func(_, p string) bool {
+				return !strings.HasPrefix(p, "/csc/") && !strings.HasPrefix(p, "/oauth2/") && !strings.HasPrefix(p, "/admin/") &&
+					!strings.HasPrefix(p, "/enrol")
+			},
 			success: "200", statuses: []string{"500"}, without: []string{"400", "401", "429"}, security: "none",
+		},
+		{
+			name:    "enrolment pages",
+			match:   func(_, p string) bool { return strings.HasPrefix(p, "/enrol") },
+			success: "200", statuses: []string{"500", "503"}, without: []string{"401", "404"}, security: "none",
+		},
+		{
+			name:    "admin API",
+			match:   func(_, p string) bool { return strings.HasPrefix(p, "/admin/v1/") },
+			success: "", statuses: []string{"401", "500", "503"}, without: []string{"403"}, security: "bearerAdmin",
+		},
+		{
+			name:    "admin API on one signer or change",
+			match:   func(_, p string) bool { return strings.HasPrefix(p, "/admin/v1/") && strings.Contains(p, "{id}") },
+			success: "", statuses: []string{"400", "404", "413"}, security: "bearerAdmin",
 		},
 	}
 	for _, tc := range tests {
@@ -450,6 +475,9 @@ func TestValidatorAcceptsConformingResponses(t *testing.T) {
 			"# HELP up Up.\n# TYPE up gauge\nup 1\n"},
 		{"metrics openmetrics", "GET", "/metrics", 200, "application/openmetrics-text; version=1.0.0; charset=utf-8", "up 1\n# EOF\n"},
 		{"openapi.yaml", "GET", "/openapi.yaml", 200, "application/yaml", string(openapi.Spec())},
+		{"admin activation on a templated path", "POST", "/admin/v1/signers/0123abcd/activation", 200, jsonCT,
+			`{"delivery":"print","expires_at":"2026-01-01T00:00:00Z","code":"0123-4567-89AB"}`},
+		{"admin unknown signer", "POST", "/admin/v1/signers/nobody/factors/totp/reset", 404, jsonCT, errInvalid},
 		{"unknown path 404", "POST", "/csc/v2/signatures/signNothing", 404, jsonCT,
 			`{"error":"invalid_request","error_description":"Unknown method"}`},
 		{"wrong method 405", "GET", "/csc/v2/credentials/list", 405, jsonCT,
@@ -565,6 +593,9 @@ func TestValidatorRejectsNonConformingResponses(t *testing.T) {
 
 		// Paths and methods the document does not list.
 		{response{"unknown path answered 200", "POST", "/csc/v2/signatures/signNothing", 200, jsonCT, signHashOK}, "not in the document"},
+		{response{"admin path with a segment too many", "POST", "/admin/v1/signers/a/b/activation", 200, jsonCT, `{}`}, "not in the document"},
+		{response{"admin activation with an extra member", "POST", "/admin/v1/signers/a/activation", 200, jsonCT,
+			`{"delivery":"sms","expires_at":"2026-01-01T00:00:00Z","sent_to":"*********123","phone":"+447700900123"}`}, "phone"},
 		{response{"unknown path 404 with echo body", "GET", "/nope", 404, jsonCT, `{"message":"Not Found"}`}, "Error"},
 		{response{"unknown path 404 as HTML", "GET", "/nope", 404, "text/html", "<h1>Not Found</h1>"}, "Content-Type"},
 		{response{"unlisted method answered 200", "GET", "/csc/v2/credentials/list", 200, jsonCT, `{"credentialIDs":[]}`}, "not in the document"},

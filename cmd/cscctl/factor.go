@@ -13,7 +13,7 @@ func factorCommand() *command {
 	return &command{
 		name:    "factor",
 		summary: "operator actions on a signer's authentication factors",
-		subs:    []*command{factorUnlock()},
+		subs:    []*command{factorUnlock(), factorReset()}, // factorReset: register.go
 	}
 }
 

@@ -13,8 +13,10 @@
 // success, 1 when the operation failed, 2 on misuse.
 //
 // cscctl never prints the HSM PIN, a signer's PIN or a password, and prints
-// an OAuth client's secret once, when client add creates it; the only other
-// exception is the demo account, whose secrets go to the file named by
+// an OAuth client's secret once, when client add creates it, an operator's
+// admin API key once, when operator add creates it, and an activation code
+// issued for printing (user register/activation -activation print); the
+// only other exception is the demo account, whose secrets go to the file named by
 // demo -out (mode 0600) and are meant for local development only.
 package main
 
@@ -94,6 +96,7 @@ func commands() []*command {
 		auditCommand(),
 		demoCommand(),
 		clientCommand(),
+		operatorCommand(),
 	}
 }
 

@@ -15,7 +15,8 @@ func userCommand() *command {
 		name:    "user",
 		summary: "register, list, disable and enable signers",
 		subs: []*command{userAdd(), userList(), userStatus("disable", store.StatusDisabled, "disable a signer: revokes its service tokens and outstanding SADs"),
-			userStatus("enable", store.StatusActive, "enable a disabled signer")},
+			userStatus("enable", store.StatusActive, "enable a disabled signer"),
+			userRegister(), userActivation(), userPhone(), userPhoneApprove()}, // register.go
 	}
 }
 

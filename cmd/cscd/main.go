@@ -145,6 +145,11 @@ func serve(ctx context.Context, configPath string, log *slog.Logger, ln net.List
 	if err != nil {
 		return err
 	}
+	enrol, err := oauth.NewEnrolment(oauth.EnrolConfig{Credential: cfg.Enrol.Credential(), Validity: cfg.Enrol.CertificateValidity},
+		oauth.EnrolDeps{SAM: signing, DB: db, Logger: log})
+	if err != nil {
+		return err
+	}
 	reg := prometheus.NewRegistry()
 	srv := api.New(api.Config{
 		Service: api.ServiceInfo{Name: cfg.Service.Name, Logo: cfg.Service.Logo, Region: cfg.Service.Region,
@@ -154,6 +159,10 @@ func serve(ctx context.Context, configPath string, log *slog.Logger, ln net.List
 		SAM: signing, Tokens: oauth.Tokens{Logins: logins, OAuth: authz}, Store: db, OAuth: authz,
 		Logger: log, Registry: reg, PoolStats: keys.PoolStats,
 		Checks: []api.Check{{Name: "database", Ping: db.Ping}, {Name: "hsm", Ping: keys.Ping}},
+		Enrol:  enrol,
+		// The operators' admin API (/admin/v1): closed to all until
+		// `cscctl operator add` makes an operator key.
+		Admin: signing,
 	})
 
 	hs := &http.Server{
@@ -235,6 +244,9 @@ func janitor(ctx context.Context, db *store.Store, log *slog.Logger) {
 		}
 		if _, err := db.DeleteExpiredOAuth(ctx, cutoff); err != nil && ctx.Err() == nil {
 			log.Warn("janitor: expired OAuth grants", slog.String("error", err.Error()))
+		}
+		if _, err := db.DeleteExpiredEnrolments(ctx, cutoff); err != nil && ctx.Err() == nil {
+			log.Warn("janitor: expired enrolments", slog.String("error", err.Error()))
 		}
 	}
 }

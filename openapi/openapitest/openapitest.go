@@ -108,7 +108,7 @@ func (v *Validator) Validate(req *http.Request, status int, header http.Header, 
 		method = http.MethodGet
 	}
 	path := req.URL.Path
-	item := v.doc.Paths.Value(path)
+	item := v.pathItem(path)
 	if item == nil {
 		if status == http.StatusNotFound {
 			return v.validateErrorBody(header, body)
@@ -153,6 +153,40 @@ func (v *Validator) Validate(req *http.Request, status int, header http.Header, 
 		Options:                opts,
 	}
 	return describe(openapi3filter.ValidateResponse(req.Context(), input))
+}
+
+// pathItem finds the path item for a request path: the literal path, else
+// a templated one ("/admin/v1/signers/{id}") whose fixed segments match and
+// whose {parameters} each match one non-empty segment.
+func (v *Validator) pathItem(path string) *openapi3.PathItem {
+	if item := v.doc.Paths.Value(path); item != nil {
+		return item
+	}
+	segs := strings.Split(path, "/")
+	for tmpl, item := range v.doc.Paths.Map() {
+		if !strings.Contains(tmpl, "{") {
+			continue
+		}
+		ts := strings.Split(tmpl, "/")
+		if len(ts) != len(segs) {
+			continue
+		}
+		match := true
+		for i, t := range ts {
+			if strings.HasPrefix(t, "{") && strings.HasSuffix(t, "}") {
+				match = segs[i] != ""
+			} else {
+				match = t == segs[i]
+			}
+			if !match {
+				break
+			}
+		}
+		if match {
+			return item
+		}
+	}
+	return nil
 }
 
 // validateErrorBody checks the body of a 404 or 405, which no operation
