@@ -326,6 +326,26 @@ func TestEnrolmentPages(t *testing.T) {
 		sig, _ := base64.StdEncoding.DecodeString(toStrings(out["signatures"])[0])
 		verify(t, leaf.PublicKey, h, sig)
 
+		// And through the OAuth approval page, with a code by SMS.
+		registerWebClient(t, e)
+		n.a.Phone = phone
+		h2 := digest("approved on the page after enrolment")
+		verifier, challenge := pkcePair(t)
+		approved := newBrowser(t, e).approveWithSMS(url.Values{"response_type": {"code"}, "client_id": {flowClientID}, "redirect_uri": {flowRedirect},
+			"scope": {"credential"}, "credentialID": {credID}, "numSignatures": {"1"}, "hashes": {base64.RawURLEncoding.EncodeToString(h2)},
+			"hashAlgorithmOID": {"2.16.840.1.101.3.4.2.1"}, "code_challenge": {challenge}, "code_challenge_method": {"S256"}, "state": {"enrolled"}}, n.a)
+		status, out = e.token(t, url.Values{"grant_type": {"authorization_code"}, "code": {approved.Query().Get("code")}, "redirect_uri": {flowRedirect}, "code_verifier": {verifier}})
+		if status != 200 || out["credentialID"] != credID {
+			t.Fatalf("token after the SMS approval: %d %v", status, out)
+		}
+		status, out, _ = e.call(t, "/csc/v2/signatures/signHash", out["access_token"].(string), map[string]any{"credentialID": credID,
+			"hashes": []string{b64(h2)}, "hashAlgorithmOID": "2.16.840.1.101.3.4.2.1", "signAlgo": "1.2.840.113549.1.1.11"})
+		if status != 200 {
+			t.Fatalf("signHash with the credential token: %d %v", status, out)
+		}
+		sig, _ = base64.StdEncoding.DecodeString(toStrings(out["signatures"])[0])
+		verify(t, leaf.PublicKey, h2, sig)
+
 		// No secret of the enrolment reaches the log.
 		logs := e.logs.String()
 		for name, s := range map[string]string{"activation code": code, "password": n.a.Password, "PIN": n.a.PIN,

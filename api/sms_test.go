@@ -94,6 +94,38 @@ func TestOAuthApprovalBySMS(t *testing.T) {
 	})
 }
 
+// approveWithSMS walks the signer's pages for the authorization request in
+// query, asks for a code by SMS on the OTP page, enters it and returns the
+// redirect to the client.
+func (b *browser) approveWithSMS(query url.Values, a account) *url.URL {
+	b.t.Helper()
+	consent := loginAndConsent(b, b.e.srv.URL+"/oauth2/authorize?"+query.Encode(), a)
+	f := fields(consent)
+	f.Set("action", "approve")
+	resp, page := b.do(http.MethodPost, "/oauth2/consent", f)
+	if resp.StatusCode != http.StatusSeeOther && resp.StatusCode != http.StatusFound {
+		b.t.Fatalf("consent: %d %s", resp.StatusCode, page)
+	}
+	_, page = b.do(http.MethodGet, resp.Header.Get("Location"), nil)
+	f = fields(page)
+	f.Set("action", "sms")
+	b.e.clock.Advance(b.e.cfg.SMS.Cooldown + time.Second)
+	if resp, page = b.do(http.MethodPost, "/oauth2/otp", f); resp.StatusCode != http.StatusOK || !strings.Contains(page, "We sent a code by SMS") {
+		b.t.Fatalf("send SMS: %d %s", resp.StatusCode, page)
+	}
+	f.Set("action", "approve")
+	f.Set("otp", b.e.smsCode(b.t, a.Phone))
+	resp, page = b.do(http.MethodPost, "/oauth2/otp", f)
+	if resp.StatusCode != http.StatusSeeOther && resp.StatusCode != http.StatusFound {
+		b.t.Fatalf("approve with the SMS code: %d %s", resp.StatusCode, page)
+	}
+	loc, err := url.Parse(resp.Header.Get("Location"))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return loc
+}
+
 // TestSMSLimits: per-signer limits over the explicit API (429), an SCAL2
 // code request without hashes, and codes never in responses or logs.
 func TestSMSLimits(t *testing.T) {
