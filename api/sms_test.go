@@ -193,3 +193,46 @@ func TestSMSProviderFailure(t *testing.T) {
 		}
 	})
 }
+
+// TestInfoDescribesFactors: credentials/info names the second factors the
+// signer has: both (v2 "PIN AND (OTP OR SMS)", v1 the offline TOTP), and
+// after the authenticator app was reset the SMS alone (v2 "PIN AND SMS",
+// v1 an online OTP that the client asks for with sendOTP).
+func TestInfoDescribesFactors(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, driver string) {
+		e := newEnv(t, driver)
+		cred := e.alice.Credentials[0]
+		info := func(v string) map[string]any {
+			t.Helper()
+			status, out, _ := e.call(t, "/csc/"+v+"/credentials/info", e.login(t, e.alice), map[string]any{"credentialID": cred.ID, "authInfo": true})
+			if status != 200 {
+				t.Fatalf("%s info: %d %v", v, status, out)
+			}
+			return out
+		}
+		if got := info("v2")["auth"].(map[string]any)["expression"]; got != "PIN AND (OTP OR SMS)" {
+			t.Fatalf("v2 expression with both factors: %v", got)
+		}
+		if otp := info("v1")["OTP"].(map[string]any); otp["type"] != "offline" || otp["provider"] != "totp" {
+			t.Fatalf("v1 OTP with both factors: %v", otp)
+		}
+		if err := e.sam.ResetFactor(ctx, e.alice.signerID, "totp", "operator"); err != nil {
+			t.Fatal(err)
+		}
+		auth := info("v2")["auth"].(map[string]any)
+		if auth["expression"] != "PIN AND SMS" {
+			t.Fatalf("v2 expression with SMS only: %v", auth["expression"])
+		}
+		var ids []string
+		for _, o := range auth["objects"].([]any) {
+			obj := o.(map[string]any)
+			ids = append(ids, obj["id"].(string)+":"+obj["type"].(string))
+		}
+		if strings.Join(ids, ",") != "PIN:Password,SMS:ChallengeResponse" {
+			t.Fatalf("v2 auth objects with SMS only: %v", ids)
+		}
+		if otp := info("v1")["OTP"].(map[string]any); otp["type"] != "online" || otp["ID"] != "SMS" || otp["presence"] != "true" {
+			t.Fatalf("v1 OTP with SMS only: %v", otp)
+		}
+	})
+}

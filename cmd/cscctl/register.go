@@ -97,30 +97,34 @@ func userRegister() *command {
 				if err := checkDelivery(*delivery); err != nil {
 					return err
 				}
-				r := sam.Registration{NewSigner: sam.NewSigner{Username: *username, Name: *name, GivenName: *given, Surname: *surname,
-					Email: *email, Actor: actor()}, Phone: *phone, Delivery: *delivery}
-				if err := sam.CheckRegistration(r); err != nil {
-					return usagef("%s", describe(err))
-				}
-				e, err := c.openSMS(ctx, *delivery == sam.DeliverySMS)
-				if err != nil {
-					return err
-				}
-				defer e.close()
-				sg, act, err := e.sam.RegisterSigner(ctx, r)
-				if err != nil {
-					if sg != nil {
-						return fmt.Errorf("user %s registered (id %s) but no activation code was issued: %s; try 'cscctl user activation -username %s'",
-							sg.Username, sg.ID, describe(err), sg.Username)
-					}
-					return err
-				}
-				fmt.Fprintf(c.stdout, "registered user %s (id %s), pending enrolment\n", sg.Username, sg.ID)
-				c.printActivation(act)
-				return nil
+				return c.register(ctx, sam.Registration{NewSigner: sam.NewSigner{Username: *username, Name: *name, GivenName: *given, Surname: *surname,
+					Email: *email, Actor: actor()}, Phone: *phone, Delivery: *delivery})
 			}
 		},
 	}
+}
+
+// register registers a pending signer and issues its activation code.
+func (c *cli) register(ctx context.Context, r sam.Registration) error {
+	if err := sam.CheckRegistration(r); err != nil {
+		return usagef("%s", describe(err))
+	}
+	e, err := c.openSMS(ctx, r.Delivery == sam.DeliverySMS)
+	if err != nil {
+		return err
+	}
+	defer e.close()
+	sg, act, err := e.sam.RegisterSigner(ctx, r)
+	if err != nil {
+		if sg != nil {
+			return fmt.Errorf("user %s registered (id %s) but no activation code was issued: %s; try 'cscctl user activation -username %s'",
+				sg.Username, sg.ID, describe(err), sg.Username)
+		}
+		return err
+	}
+	fmt.Fprintf(c.stdout, "registered user %s (id %s), pending enrolment\n", sg.Username, sg.ID)
+	c.printActivation(act)
+	return nil
 }
 
 // userActivation issues a new activation code.

@@ -131,8 +131,21 @@ func TestUserRegisterAndActivation(t *testing.T) {
 	}
 	closeAll()
 
+	// user add with -phone and -activation registers the same way.
+	r = e.must("", "user", "add", "-username", "frank", "-name", "Frank Example", "-email", "frank@example.org",
+		"-phone", "+447700900127", "-activation", "print")
+	if !printedCode.MatchString(r.stdout) || !strings.Contains(r.stdout, "registered user frank") {
+		t.Fatalf("user add with -activation:\n%s", r.stdout)
+	}
+	if r := e.must("", "user", "list"); !regexp.MustCompile(`frank\s+[0-9a-f]{32}\s+pending`).MatchString(r.stdout) {
+		t.Fatalf("user list after user add -activation:\n%s", r.stdout)
+	}
+
 	// Misuse: exit status 2, nothing written.
 	for _, args := range [][]string{
+		{"user", "add", "-username", "erin", "-name", "Erin", "-activation", "print"},
+		{"user", "add", "-username", "erin", "-name", "Erin", "-phone", "+447700900126"},
+		{"user", "add", "-username", "erin", "-name", "Erin", "-phone", "+447700900126", "-activation", "print", "-password-file", "/dev/null"},
 		{"user", "register", "-username", "erin", "-name", "Erin", "-activation", "print"},
 		{"user", "register", "-username", "erin", "-name", "Erin", "-phone", "+447700900126"},
 		{"user", "register", "-username", "erin", "-name", "Erin", "-phone", "+447700900126", "-activation", "email"},

@@ -23,8 +23,8 @@ func userCommand() *command {
 func userAdd() *command {
 	return &command{
 		name:     "add",
-		summary:  "register a signer with a login password",
-		synopsis: "-username U -name \"Full Name\" [-given G -surname S -email E] [-password-file F]",
+		summary:  "register a signer: with a login password, or with -phone and -activation for enrolment (as 'user register')",
+		synopsis: "-username U -name \"Full Name\" [-given G -surname S -email E] ([-password-file F] | -phone +44... -activation sms|print)",
 		setup: func(fs *flag.FlagSet) action {
 			username := fs.String("username", "", "login name (required)")
 			name := fs.String("name", "", "full name, the certificate common name (required)")
@@ -32,9 +32,25 @@ func userAdd() *command {
 			surname := fs.String("surname", "", "surname (certificate surname)")
 			email := fs.String("email", "", "email address (certificate subjectAltName)")
 			pwFile := fs.String("password-file", "", "file whose first line is the password; without it the password is asked twice on a terminal, or read as one line from stdin")
+			phone := fs.String("phone", "", "with -activation: the signer's phone number, verified by a code at enrolment")
+			delivery := deliveryFlag(fs)
 			return func(ctx context.Context, c *cli) error {
 				if *username == "" || *name == "" {
 					return usagef("-username and -name are required")
+				}
+				if *phone != "" || *delivery != "" {
+					// The signer enrols: the phone is bound only once its code comes back.
+					if *pwFile != "" {
+						return usagef("-password-file cannot go with -phone/-activation: the signer chooses the password at enrolment")
+					}
+					if *phone == "" {
+						return usagef("-activation needs -phone")
+					}
+					if err := checkDelivery(*delivery); err != nil {
+						return err
+					}
+					return c.register(ctx, sam.Registration{NewSigner: sam.NewSigner{Username: *username, Name: *name, GivenName: *given,
+						Surname: *surname, Email: *email, Actor: actor()}, Phone: *phone, Delivery: *delivery})
 				}
 				e, err := c.open(ctx)
 				if err != nil {
