@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+
+	"gorm.io/gorm"
 )
 
 // Throttle counts one event against key and reports whether it is within
@@ -248,4 +250,33 @@ func (s *Store) SetOperatorStatus(ctx context.Context, name, status string) erro
 		return wrapErr("set operator status", ErrNotFound)
 	}
 	return wrapErr("set operator status", res.Error)
+}
+
+// DeleteExpiredOutOfBand removes challenges and activation codes that
+// expired before beforeMs (used ones included: their use is in the audit
+// log), phone changes that expired unapplied, and throttle counters whose
+// window started before throttleBeforeMs (longer ago than any window).
+func (s *Store) DeleteExpiredOutOfBand(ctx context.Context, beforeMs, throttleBeforeMs int64) (int64, error) {
+	defer s.lockWrites()()
+	var n int64
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		for _, q := range []struct {
+			model any
+			where string
+			arg   int64
+		}{
+			{&Challenge{}, "expires_at < ?", beforeMs},
+			{&Activation{}, "expires_at < ?", beforeMs},
+			{&PhoneChange{}, "status = '" + StatusPending + "' AND expires_at < ?", beforeMs},
+			{&Throttle{}, "window_start < ?", throttleBeforeMs},
+		} {
+			res := tx.Where(q.where, q.arg).Delete(q.model)
+			if res.Error != nil {
+				return res.Error
+			}
+			n += res.RowsAffected
+		}
+		return nil
+	})
+	return n, wrapErr("delete expired out-of-band rows", err)
 }

@@ -506,3 +506,58 @@ func TestApprovePhoneChange(t *testing.T) {
 		}
 	})
 }
+
+// TestDeleteExpiredOutOfBand: the janitor removes expired challenges,
+// activation codes, unapplied phone changes and old throttle windows, and
+// nothing still in use.
+func TestDeleteExpiredOutOfBand(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		const cutoff = int64(10_000_000)
+		for _, c := range []struct {
+			id      string
+			expires int64
+		}{{"old", cutoff - 1}, {"live", cutoff + 1}} {
+			if err := s.CreateChallenge(ctx, &store.Challenge{ID: c.id, SignerID: "s", CredentialID: "c", Purpose: store.PurposeApprove,
+				Binding: []byte("b"), CodeMAC: []byte("m-" + c.id), ExpiresAt: c.expires}); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.CreateActivation(ctx, &store.Activation{ID: c.id, SignerID: "s", CodeMAC: []byte("a-" + c.id), Delivery: "print",
+				Actor: "op", ExpiresAt: c.expires}); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.CreatePhoneChange(ctx, &store.PhoneChange{ID: c.id, SignerID: "s", NewPhone: "+447700900001", RequestedBy: "op",
+				Status: store.StatusPending, ExpiresAt: c.expires}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if ok, err := s.Throttle(ctx, "old-window", 1, 1000, cutoff-5000); err != nil || !ok {
+			t.Fatal(ok, err)
+		}
+		if ok, err := s.Throttle(ctx, "live-window", 1, 1000, cutoff+5); err != nil || !ok {
+			t.Fatal(ok, err)
+		}
+		n, err := s.DeleteExpiredOutOfBand(ctx, cutoff, cutoff)
+		if err != nil || n != 4 {
+			t.Fatalf("deleted %d rows, %v; want 4", n, err)
+		}
+		if _, err := s.Challenge(ctx, "old"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("expired challenge kept: %v", err)
+		}
+		if _, err := s.Challenge(ctx, "live"); err != nil {
+			t.Fatalf("live challenge deleted: %v", err)
+		}
+		if _, err := s.PhoneChangeByID(ctx, "live"); err != nil {
+			t.Fatalf("live phone change deleted: %v", err)
+		}
+		if got, err := s.UseActivation(ctx, []byte("a-live"), cutoff); err != nil || got != "s" {
+			t.Fatalf("live activation: %q %v", got, err)
+		}
+		// The live window still counts; the old one was forgotten.
+		if ok, _ := s.Throttle(ctx, "live-window", 1, 1000, cutoff+6); ok {
+			t.Fatal("the live throttle window was reset")
+		}
+		if ok, _ := s.Throttle(ctx, "old-window", 1, 1000, cutoff-4999); !ok {
+			t.Fatal("the old throttle window was not removed")
+		}
+	})
+}

@@ -248,5 +248,9 @@ func janitor(ctx context.Context, db *store.Store, log *slog.Logger) {
 		if _, err := db.DeleteExpiredEnrolments(ctx, cutoff); err != nil && ctx.Err() == nil {
 			log.Warn("janitor: expired enrolments", slog.String("error", err.Error()))
 		}
+		// Throttle windows last at most 7 days (sam.SMSLimits).
+		if _, err := db.DeleteExpiredOutOfBand(ctx, cutoff, time.Now().Add(-8*24*time.Hour).UnixMilli()); err != nil && ctx.Err() == nil {
+			log.Warn("janitor: expired codes and throttles", slog.String("error", err.Error()))
+		}
 	}
 }
