@@ -34,18 +34,22 @@ deps:
 	  fi
 
 # test-deps adds what only the tests need: Chromium, for the browser test of
-# the signer's pages (api/browser_test.go). Without root it says what to
-# install and goes on; that test then skips, or fails under CI=true or
-# CSC_TEST_REQUIRE_BROWSER=1.
+# the signer's pages (api/browser_test.go), and poppler's pdfsig, qpdf and
+# NSS's certutil, which check the PDFs sam/pades signs. Without root it says
+# what to install and goes on; those tests then skip, or fail under CI=true
+# (or CSC_TEST_REQUIRE_BROWSER=1 / CSC_TEST_REQUIRE_PDF_TOOLS=1).
 test-deps: deps
 	@missing=""; \
 	  command -v chromium >/dev/null || command -v chromium-browser >/dev/null || missing="$$missing chromium"; \
+	  command -v pdfsig >/dev/null || missing="$$missing poppler-utils"; \
+	  command -v qpdf >/dev/null || missing="$$missing qpdf"; \
+	  command -v certutil >/dev/null || missing="$$missing libnss3-tools"; \
 	  if [ -n "$$missing" ]; then \
 	    if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	      echo "installing:$$missing"; \
 	      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null || exit 1; \
 	    else \
-	      echo "missing:$$missing, the browser test will skip (run: sudo apt-get install -y$$missing)"; \
+	      echo "missing:$$missing, the browser and PDF validator tests will skip (run: sudo apt-get install -y$$missing)"; \
 	    fi; \
 	  fi
 

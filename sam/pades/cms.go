@@ -145,14 +145,82 @@ func BuildCMS(contentDigest []byte, o CMSOptions) ([]byte, error) {
 	if err := checkSignature(leaf.PublicKey, scheme, o.Hash, h.Sum(nil), signature); err != nil {
 		return nil, err
 	}
-	var unsigned []byte
+	var tst []byte
 	if o.Timestamp != nil {
-		tst, err := o.Timestamp(signature)
-		if err != nil {
+		if tst, err = o.Timestamp(signature); err != nil {
 			return nil, fmt.Errorf("pades: signature timestamp: %w", err)
 		}
-		unsigned, err = attributeSet(attribute{oidSignatureTimestamp, tst})
-		if err != nil {
+	}
+	return assemble(o.Chain, digestOID, attrs, sigAlg, signature, tst)
+}
+
+// MaxCMSSize is the most bytes BuildCMS can return for o (o.Sign and
+// o.Timestamp are not called) when the timestamp token, if o.Timestamp is
+// set, is at most timestampBound bytes: the space a PDF must reserve for
+// the signature, computed rather than guessed.
+func MaxCMSSize(o CMSOptions, timestampBound int) (int, error) {
+	if len(o.Chain) == 0 {
+		return 0, errors.New("pades: no signer certificate")
+	}
+	digestOID, ok := digestOIDs[o.Hash]
+	if !ok {
+		return 0, fmt.Errorf("pades: unsupported digest %v", o.Hash)
+	}
+	leaf := o.Chain[0]
+	scheme, err := SchemeFor(leaf.PublicKey, o.Scheme == PSS)
+	if err != nil {
+		return 0, err
+	}
+	sigAlg, err := signatureAlgorithm(scheme, o.Hash)
+	if err != nil {
+		return 0, err
+	}
+	attrs, err := signedAttributes(make([]byte, o.Hash.Size()), leaf, o.Hash)
+	if err != nil {
+		return 0, err
+	}
+	var sigLen int
+	switch pub := leaf.PublicKey.(type) {
+	case *rsa.PublicKey:
+		sigLen = pub.Size()
+	case *ecdsa.PublicKey:
+		n := (pub.Curve.Params().BitSize + 7) / 8
+		sigLen = 2 + 2*(3+n+1) // SEQUENCE of two INTEGERs, each with a possible leading zero and long-form room
+	}
+	var tst []byte
+	if o.Timestamp != nil {
+		if timestampBound < 8 {
+			return 0, errors.New("pades: a timestamp needs a bound on its size")
+		}
+		tst = dummyElement(timestampBound)
+	}
+	der, err := assemble(o.Chain, digestOID, attrs, sigAlg, make([]byte, sigLen), tst)
+	if err != nil {
+		return 0, err
+	}
+	return len(der), nil
+}
+
+// dummyElement is a DER element of at least n bytes (n or a byte more, where
+// the length field grows), standing in for a token of at most n bytes.
+func dummyElement(n int) []byte {
+	for body := max(n-6, 0); ; body++ {
+		var b cryptobyte.Builder
+		b.AddASN1(cbasn1.OCTET_STRING, func(b *cryptobyte.Builder) { b.AddBytes(make([]byte, body)) })
+		if der := b.BytesOrPanic(); len(der) >= n {
+			return der
+		}
+	}
+}
+
+// assemble encodes the ContentInfo of SignedData; tst, when not nil, is
+// the signature timestamp token.
+func assemble(chain []*x509.Certificate, digestOID asn1.ObjectIdentifier, attrs, sigAlg, signature, tst []byte) ([]byte, error) {
+	leaf := chain[0]
+	var unsigned []byte
+	if tst != nil {
+		var err error
+		if unsigned, err = attributeSet(attribute{oidSignatureTimestamp, tst}); err != nil {
 			return nil, err
 		}
 	}
@@ -166,7 +234,7 @@ func BuildCMS(contentDigest []byte, o CMSOptions) ([]byte, error) {
 				b.AddASN1(cbasn1.SET, func(b *cryptobyte.Builder) { addAlgorithm(b, digestOID, nil) })
 				b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { b.AddASN1ObjectIdentifier(oidData) })
 				b.AddASN1(cbasn1.Tag(0).Constructed().ContextSpecific(), func(b *cryptobyte.Builder) {
-					for _, c := range sortedDER(rawCerts(o.Chain)) {
+					for _, c := range sortedDER(rawCerts(chain)) {
 						b.AddBytes(c)
 					}
 				})

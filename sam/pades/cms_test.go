@@ -27,6 +27,7 @@ import (
 type testPKI struct {
 	root, leaf *x509.Certificate
 	key        crypto.Signer
+	caKey      crypto.Signer
 }
 
 func newTestPKI(t testing.TB, key crypto.Signer) testPKI {
@@ -44,15 +45,23 @@ func newTestPKI(t testing.TB, key crypto.Signer) testPKI {
 		t.Fatal(err)
 	}
 	root, _ := x509.ParseCertificate(caDER)
-	leafTmpl := &x509.Certificate{SerialNumber: big.NewInt(0x1234567), Subject: pkix.Name{CommonName: "Erika Mustermann"},
+	return testPKI{root: root, caKey: caKey}.signer(t, key, "Erika Mustermann")
+}
+
+// signer is a PKI with the same root and a new signer certificate.
+func (p testPKI) signer(t testing.TB, key crypto.Signer, cn string) testPKI {
+	t.Helper()
+	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
+	now := time.Now()
+	leafTmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: cn},
 		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
 		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageContentCommitment}
-	leafDER, err := x509.CreateCertificate(rand.Reader, leafTmpl, root, key.Public(), caKey)
+	leafDER, err := x509.CreateCertificate(rand.Reader, leafTmpl, p.root, key.Public(), p.caKey)
 	if err != nil {
 		t.Fatal(err)
 	}
 	leaf, _ := x509.ParseCertificate(leafDER)
-	return testPKI{root: root, leaf: leaf, key: key}
+	return testPKI{root: p.root, leaf: leaf, key: key, caKey: p.caKey}
 }
 
 // signFunc signs with key as a CSC signHash would, and counts its calls.
