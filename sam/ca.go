@@ -192,6 +192,17 @@ func (a *authority) key() hsm.Key {
 // carries the row's public key and is a CA certificate. A row that fails
 // these checks gives a *KeyCheckError; a missing row wraps store.ErrNotFound.
 func (s *SAM) loadAuthority(ctx context.Context, id string) (*authority, error) {
+	return s.loadAuthorityRow(ctx, id, func(cert *x509.Certificate) string {
+		if !cert.IsCA || cert.KeyUsage&x509.KeyUsageCertSign == 0 {
+			return "certificate is not a CA certificate"
+		}
+		return ""
+	})
+}
+
+// loadAuthorityRow is loadAuthority with the certificate profile checked by
+// profile, which says what is wrong or "".
+func (s *SAM) loadAuthorityRow(ctx context.Context, id string, profile func(*x509.Certificate) string) (*authority, error) {
 	row, err := s.db.Authority(ctx, id)
 	if err != nil {
 		return nil, err
@@ -215,8 +226,8 @@ func (s *SAM) loadAuthority(ctx context.Context, id string) (*authority, error) 
 	if !samePublicKey(cert.PublicKey, pub) {
 		return nil, bad("certificate key does not match the CA key")
 	}
-	if !cert.IsCA || cert.KeyUsage&x509.KeyUsageCertSign == 0 {
-		return nil, bad("certificate is not a CA certificate")
+	if reason := profile(cert); reason != "" {
+		return nil, bad(reason)
 	}
 	a := &authority{row: row, cert: cert, pub: pub}
 	a.signer = s.keys.Signer(a.key())
