@@ -100,3 +100,16 @@ func (f *failureLimiter) middlewareHTTP(next echo.HandlerFunc) echo.HandlerFunc 
 		return err
 	}
 }
+
+// middlewareEvery charges every request, not only failures: for endpoints
+// that anyone may call but that cost real work (the RFC 3161 endpoint).
+func (f *failureLimiter) middlewareEvery(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		ip := c.RealIP()
+		if !f.allowed(ip) {
+			return withStatus(http.StatusTooManyRequests, errTooManyRequests)
+		}
+		f.charge(ip)
+		return next(c)
+	}
+}

@@ -47,6 +47,11 @@ type Config struct {
 	// OAuth2URL is the base URL of our authorization server, which info
 	// reports as oauth2 when Deps.OAuth is set.
 	OAuth2URL string
+	// TimestampRate and TimestampBurst bound the unauthenticated RFC 3161
+	// endpoint per client address (default 10 per second after a burst of
+	// 20): every answer costs an HSM signature and an audit record.
+	TimestampRate  float64
+	TimestampBurst int
 }
 
 // Signing is what the handlers need from the SAM.
@@ -108,6 +113,8 @@ type Deps struct {
 	SAM    Signing
 	Tokens Tokens
 	Store  ReadModel
+	// TSA issues timestamps (signatures/timestamp and /tsa); optional.
+	TSA Timestamping
 	// OAuth serves oauth2/token, oauth2/revoke and the RFC 8414 metadata;
 	// optional.
 	OAuth  OAuthEndpoints
@@ -130,6 +137,7 @@ type Deps struct {
 type Server struct {
 	cfg      Config
 	sam      Signing
+	tsa      Timestamping
 	tokens   Tokens
 	db       ReadModel
 	oauth    OAuthEndpoints
@@ -141,6 +149,8 @@ type Server struct {
 	inflight chan struct{}
 	// loginLimit bounds failed auth/login attempts per client address.
 	loginLimit *failureLimiter
+	// tsaLimit bounds RFC 3161 requests per client address.
+	tsaLimit *failureLimiter
 }
 
 // New builds the server and its routes.
@@ -157,6 +167,12 @@ func New(cfg Config, d Deps) *Server {
 	if cfg.LoginBurst <= 0 {
 		cfg.LoginBurst = 20
 	}
+	if cfg.TimestampRate <= 0 {
+		cfg.TimestampRate = 10
+	}
+	if cfg.TimestampBurst <= 0 {
+		cfg.TimestampBurst = 20
+	}
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -167,7 +183,7 @@ func New(cfg Config, d Deps) *Server {
 		d.Registry = prometheus.NewRegistry()
 	}
 	s := &Server{
-		cfg: cfg, sam: d.SAM, tokens: d.Tokens, db: d.Store, oauth: d.OAuth, checks: d.Checks, log: d.Logger, now: d.Now,
+		cfg: cfg, sam: d.SAM, tsa: d.TSA, tokens: d.Tokens, db: d.Store, oauth: d.OAuth, checks: d.Checks, log: d.Logger, now: d.Now,
 		inflight: make(chan struct{}, cfg.MaxInFlight),
 	}
 	s.metrics = newMetrics(d.Registry, d.PoolStats)
@@ -179,6 +195,7 @@ func New(cfg Config, d Deps) *Server {
 	e.HTTPErrorHandler = s.renderError
 	e.Use(s.requestIDs, s.accessLog, s.metrics.middleware(s), s.recoverPanics)
 	s.loginLimit = newFailureLimiter(cfg.LoginRate, cfg.LoginBurst, d.Now)
+	s.tsaLimit = newFailureLimiter(cfg.TimestampRate, cfg.TimestampBurst, d.Now)
 	s.routes(e, d.Registry)
 	s.adminRoutes(e, d.Admin)
 	s.enrolRoutes(e, d.Enrol)
@@ -220,6 +237,7 @@ var methods = []cscMethod{
 	{"credentials/sendOTP", true, (*Server).credentialsSendOTP, false, 0},
 	{"credentials/getChallenge", true, (*Server).credentialsGetChallenge, false, v2},
 	{"signatures/signHash", true, (*Server).signHash, true, 0},
+	{"signatures/timestamp", true, (*Server).signaturesTimestamp, false, 0},
 }
 
 func (s *Server) routes(e *echo.Echo, reg *prometheus.Registry) {
@@ -269,6 +287,9 @@ func (s *Server) routes(e *echo.Echo, reg *prometheus.Registry) {
 			e.Add(m, "/oauth2/otp", s.oauthHandler(s.oauth.OTP), s.limit)
 		}
 	}
+	if s.tsa != nil {
+		e.POST("/tsa", s.rfc3161, s.limit, s.tsaLimit.middlewareEvery)
+	}
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	e.GET("/metrics", echo.WrapHandler(metricsHandler(reg)))
@@ -294,8 +315,8 @@ func (s *Server) enrolRoutes(e *echo.Echo, enrol http.Handler) {
 
 // CSC methods not offered (yet): 501 rather than 404.
 var (
-	unimplementedV2 = []string{"credentials/authorizeCheck", "signatures/signDoc", "signatures/signPolling", "signatures/timestamp"}
-	unimplementedV1 = []string{"signatures/timestamp"}
+	unimplementedV2 = []string{"credentials/authorizeCheck", "signatures/signDoc", "signatures/signPolling"}
+	unimplementedV1 = []string{}
 )
 
 func notImplemented(echo.Context) error {

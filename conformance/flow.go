@@ -28,6 +28,7 @@ func (vs *vsuite) run(t *testing.T) {
 	t.Run("authorize_errors", vs.testAuthorizeErrors)
 	t.Run("scal2", vs.testSCAL2)
 	t.Run("sms", vs.testSMS)
+	t.Run("timestamp", vs.testTimestamp)
 	if vs.other != nil {
 		t.Run("other_user", vs.testOtherUser)
 	}

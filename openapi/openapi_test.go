@@ -40,6 +40,7 @@ var contractRoutes = []struct{ method, path string }{
 	{"GET", "/oauth2/consent"}, {"POST", "/oauth2/consent"}, {"GET", "/oauth2/otp"}, {"POST", "/oauth2/otp"},
 	{"POST", "/oauth2/token"}, {"POST", "/oauth2/revoke"}, {"GET", "/.well-known/oauth-authorization-server"},
 	{"GET", "/healthz"}, {"GET", "/readyz"}, {"GET", "/metrics"}, {"GET", "/openapi.yaml"}, {"GET", "/logo.png"},
+	{"POST", "/tsa"},
 	{"POST", "/admin/v1/signers"}, {"GET", "/admin/v1/signers"}, {"POST", "/admin/v1/signers/{id}/activation"},
 	{"POST", "/admin/v1/signers/{id}/phone-changes"}, {"POST", "/admin/v1/phone-changes/{id}/confirm"},
 	{"POST", "/admin/v1/phone-changes/{id}/approve"}, {"POST", "/admin/v1/signers/{id}/factors/{kind}/reset"},
@@ -57,7 +58,7 @@ func sendsCode(p string) bool {
 
 // notImplemented reports the CSC methods the server answers with 501.
 func notImplemented(p string) bool {
-	for _, m := range []string{"authorizeCheck", "signDoc", "signPolling", "timestamp"} {
+	for _, m := range []string{"authorizeCheck", "signDoc", "signPolling"} {
 		if strings.HasSuffix(p, "/"+m) {
 			return true
 		}
@@ -167,10 +168,15 @@ func TestOperationsDeclareTheirStatusesAndSecurity(t *testing.T) {
 			success: "", statuses: []string{"400", "401", "413", "500"}, without: []string{"404"}, security: "basic-or-none",
 		},
 		{
+			name:    "RFC 3161 endpoint",
+			match:   func(_, p string) bool { return p == "/tsa" },
+			success: "200", statuses: []string{"400", "413", "415", "429", "500"}, without: []string{"401", "404"}, security: "none",
+		},
+		{
 			name: "operational endpoints",
 			match: func(_, p string) bool {
 				return !strings.HasPrefix(p, "/csc/") && !strings.HasPrefix(p, "/oauth2/") && !strings.HasPrefix(p, "/admin/") &&
-					!strings.HasPrefix(p, "/enrol")
+					!strings.HasPrefix(p, "/enrol") && p != "/tsa"
 			},
 			success: "200", statuses: []string{"500"}, without: []string{"400", "401", "429"}, security: "none",
 		},

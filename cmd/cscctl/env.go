@@ -181,6 +181,16 @@ func (c *cli) initialise(ctx context.Context, opts initOptions, report func(form
 			report("wrote %s (give it to relying parties as a trust anchor)", p)
 		}
 	}
+	tsa, made, err := e.sam.InitDevTSA(ctx, sam.DevTSAConfig{})
+	if err != nil {
+		e.close()
+		return nil, err
+	}
+	verb = "present"
+	if made {
+		verb = "created"
+	}
+	report("timestamp authority %s: %s (certified by the development CA)", verb, tsa.Subject)
 	return e, nil
 }
 

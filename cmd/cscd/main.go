@@ -156,7 +156,7 @@ func serve(ctx context.Context, configPath string, log *slog.Logger, ln net.List
 			Lang: cfg.Service.Lang, Description: cfg.Service.Description},
 		MaxBodyBytes: cfg.Server.MaxBodyBytes, MaxInFlight: cfg.Server.MaxInFlight, OAuth2URL: cfg.Server.PublicURL,
 	}, api.Deps{
-		SAM: signing, Tokens: oauth.Tokens{Logins: logins, OAuth: authz}, Store: db, OAuth: authz,
+		SAM: signing, TSA: signing, Tokens: oauth.Tokens{Logins: logins, OAuth: authz}, Store: db, OAuth: authz,
 		Logger: log, Registry: reg, PoolStats: keys.PoolStats,
 		Checks: []api.Check{{Name: "database", Ping: db.Ping}, {Name: "hsm", Ping: keys.Ping}},
 		Enrol:  enrol,

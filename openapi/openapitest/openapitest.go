@@ -132,10 +132,12 @@ func (v *Validator) Validate(req *http.Request, status int, header http.Header, 
 		}
 		return nil
 	}
-	if ct := header.Get("Content-Type"); strings.HasPrefix(ct, "text/html") {
-		// The signer's pages: declared as HTML, not validated further.
-		if resp.Value.Content.Get("text/html") == nil {
-			return fmt.Errorf("status %d of %s %s answered text/html, which it does not declare", status, method, path)
+	if mt, _, _ := mime.ParseMediaType(header.Get("Content-Type")); mt == "text/html" || mt == "application/timestamp-reply" {
+		// The signer's pages (text/html) and binary protocols (RFC 3161's
+		// application/timestamp-reply): the media type must be declared;
+		// the body is not validated further.
+		if resp.Value.Content.Get(mt) == nil {
+			return fmt.Errorf("status %d of %s %s answered %s, which it does not declare", status, method, path, mt)
 		}
 		return nil
 	}
