@@ -70,17 +70,18 @@ func demoCommand() *command {
 }
 
 func (c *cli) demo(ctx context.Context, out string, force bool) error {
+	devOnly := func(cfg *configs.Config) error {
+		if !cfg.HSM.CreateToken && !force {
+			return usagef("demo is for development configurations (hsm.create_token: true); use -force to provision it anyway")
+		}
+		return nil
+	}
 	if d, err := readDemoFile(out); err == nil {
 		if ok, err := c.demoExists(ctx, d); err != nil {
 			return err
 		} else if ok {
-			if d.ClientID == "" { // written before the OAuth client existed
-				if err := c.addDemoClient(ctx, d); err != nil {
-					return err
-				}
-				if err := writeDemoFile(out, d); err != nil {
-					return err
-				}
+			if err := c.upgradeDemo(ctx, out, d, devOnly); err != nil {
+				return err
 			}
 			fmt.Fprintf(c.stdout, "demo account already provisioned: %s\n", out)
 			c.demoSummary(out, d)
@@ -90,12 +91,6 @@ func (c *cli) demo(ctx context.Context, out string, force bool) error {
 		fmt.Fprintf(c.stderr, "%s is unreadable (%v); provisioning a new demo account\n", out, err)
 	}
 
-	devOnly := func(cfg *configs.Config) error {
-		if !cfg.HSM.CreateToken && !force {
-			return usagef("demo is for development configurations (hsm.create_token: true); use -force to provision it anyway")
-		}
-		return nil
-	}
 	e, err := c.initialise(ctx, initOptions{devCA: true, check: devOnly}, func(format string, a ...any) { fmt.Fprintf(c.stdout, format+"\n", a...) })
 	if err != nil {
 		return err
@@ -303,5 +298,38 @@ func (c *cli) addDemoClient(ctx context.Context, d *demoFile) error {
 	}
 	d.ClientID, d.ClientSecret, d.RedirectURI = cl.ID, secret, demoRedirectURI
 	fmt.Fprintf(c.stdout, "registered OAuth client %s (redirect %s)\n", cl.ID, demoRedirectURI)
+	return nil
+}
+
+// upgradeDemo brings a demo installation made by an earlier version up to
+// date: what init creates (the timestamp authority), the OAuth client and
+// the phone number, each added only when missing.
+func (c *cli) upgradeDemo(ctx context.Context, out string, d *demoFile, check func(*configs.Config) error) error {
+	quiet := func(string, ...any) {}
+	e, err := c.initialise(ctx, initOptions{devCA: true, check: check}, quiet)
+	if err != nil {
+		return err
+	}
+	defer e.close()
+	changed := false
+	if d.Phone == "" {
+		sg, err := e.st.SignerByUsername(ctx, demoUsername)
+		if err != nil {
+			return err
+		}
+		if err := e.sam.SetPhone(ctx, sg.ID, demoPhone); err != nil {
+			return err
+		}
+		d.Phone, changed = demoPhone, true
+	}
+	if d.ClientID == "" { // written before the OAuth client existed
+		if err := c.addDemoClient(ctx, d); err != nil {
+			return err
+		}
+		changed = true
+	}
+	if changed {
+		return writeDemoFile(out, d)
+	}
 	return nil
 }

@@ -90,9 +90,31 @@ func TestDemoIsIdempotentAndUsable(t *testing.T) {
 		t.Fatal("second demo rewrote the file")
 	}
 
+	// A demo file from before the phone existed: the next run adds the
+	// phone and leaves the rest as it was.
+	var old map[string]any
+	_ = json.Unmarshal(data, &old)
+	delete(old, "phone")
+	oldData, _ := json.Marshal(old)
+	if err := os.WriteFile(out, oldData, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r = e.must("", "demo", "-out", out)
+	upgraded, _ := os.ReadFile(out)
+	var u demoFile
+	if err := json.Unmarshal(upgraded, &u); err != nil || u.Phone != demoPhone || u.Password != d.Password || u.Credentials[0].ID != d.Credentials[0].ID {
+		t.Fatalf("upgraded demo file %+v, %v", u, err)
+	}
+
 	// The account works: login, PIN + TOTP authorization, signature that
 	// verifies with the certificate.
 	s, st2, closeAll := e.open()
+	if f, err := st2.Factor(ctx, mustSigner(t, st2, "demo"), "", store.FactorSMS); err != nil || f.Target != demoPhone || f.Status != store.StatusActive {
+		t.Fatalf("demo phone factor %+v, %v", f, err)
+	}
+	if chain, err := s.TSAChain(ctx); err != nil || len(chain) != 2 {
+		t.Fatalf("demo has no timestamp authority: %v", err)
+	}
 	checkDemoAccount(t, s, st2, &d, seed)
 	closeAll()
 
