@@ -435,3 +435,14 @@ func sortedDER(enc [][]byte) [][]byte {
 	slices.SortFunc(out, bytes.Compare)
 	return slices.CompactFunc(out, bytes.Equal)
 }
+
+// SignatureTimestamp adapts a timestamp source to CMSOptions.Timestamp: the
+// token is asked for over the hash (with h) of the signature value, as the
+// signature-time-stamp attribute requires (PAdES B-T).
+func SignatureTimestamp(h crypto.Hash, stamp func(h crypto.Hash, digest []byte) ([]byte, error)) func(signature []byte) ([]byte, error) {
+	return func(signature []byte) ([]byte, error) {
+		d := h.New()
+		d.Write(signature)
+		return stamp(h, d.Sum(nil))
+	}
+}

@@ -7,7 +7,9 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/asn1"
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
@@ -21,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/digitorus/timestamp"
 	"golang.org/x/crypto/cryptobyte"
 )
 
@@ -318,4 +321,62 @@ func TestSignPDFRefusals(t *testing.T) {
 	if calls != 1 {
 		t.Fatalf("the signer was called %d times for one too-large signature; it must be called once, never retried", calls)
 	}
+}
+
+// TestSignPDFWithSignatureTimestamp (B-T): the CMS carries a timestamp
+// token over the hash of its signature value; pdfsig still reports the
+// signature valid and trusted, and the reserved size held the token.
+func TestSignPDFWithSignatureTimestamp(t *testing.T) {
+	pdfsig, _, certutil := tools(t)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	pki := newTestPKI(t, key)
+	tsaKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tsa := pki.signer(t, tsaKey, "Test TSA")
+	stamps := 0
+	stamp := func(h crypto.Hash, digest []byte) ([]byte, error) {
+		stamps++
+		ts := timestamp.Timestamp{HashAlgorithm: h, HashedMessage: digest, Time: time.Now().UTC().Truncate(time.Second),
+			Policy: asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 32473, 1, 1}, AddTSACertificate: true}
+		resp, err := ts.CreateResponseWithOpts(tsa.leaf, tsaKey, crypto.SHA256)
+		if err != nil {
+			return nil, err
+		}
+		parsed, err := timestamp.ParseResponse(resp)
+		if err != nil {
+			return nil, err
+		}
+		return parsed.RawToken, nil
+	}
+	calls := 0
+	co := CMSOptions{Chain: []*x509.Certificate{pki.leaf, pki.root}, Hash: crypto.SHA256, Scheme: ECDSA,
+		Sign: signFunc(key, ECDSA, crypto.SHA256, &calls), Timestamp: SignatureTimestamp(crypto.SHA256, stamp)}
+	reserve, err := MaxCMSSize(co, 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed, err := Sign(minimalPDF(t), Options{Hash: crypto.SHA256, Reserve: reserve, Info: SignatureInfo{Name: "Erika Mustermann"},
+		CMS: func(d []byte) ([]byte, error) { return BuildCMS(d, co) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if calls != 1 || stamps != 1 {
+		t.Fatalf("signer called %d times, TSA %d times; want once each", calls, stamps)
+	}
+	m := regexp.MustCompile(`/Contents <([0-9A-F]+)>`).FindSubmatch(signed)
+	raw, _ := hex.DecodeString(string(m[1]))
+	p := parseCMS(t, trimZeros(raw))
+	token := p.unsigned[oidSignatureTimestamp.String()]
+	ts, err := timestamp.Parse(token)
+	if err != nil {
+		t.Fatalf("the signature timestamp does not verify: %v", err)
+	}
+	imprint := sha256.Sum256(p.signature)
+	if !bytes.Equal(ts.HashedMessage, imprint[:]) {
+		t.Fatal("the timestamp is not over the signature value")
+	}
+	sigs := signatureReports(pdfsigReport(t, pdfsig, nssTrusting(t, certutil, pki.root), signed))
+	if len(sigs) != 1 {
+		t.Fatalf("%d signatures", len(sigs))
+	}
+	wantValid(t, sigs[0], "ETSI.CAdES.detached", "Erika Mustermann")
 }
