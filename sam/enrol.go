@@ -2,7 +2,6 @@ package sam
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/base32"
 	"errors"
 	"fmt"
@@ -437,25 +436,6 @@ func (s *SAM) ConfirmTOTP(ctx context.Context, signerID string, blob []byte, cod
 		return internal(err)
 	}
 	return nil
-}
-
-// matchTOTP is the step within the skew window whose code is code, or -1.
-func (s *SAM) matchTOTP(ctx context.Context, blob []byte, code string) (int64, error) {
-	if len(code) != totpDigits {
-		return -1, nil
-	}
-	now := s.now().Unix() / totpPeriod
-	var match int64 = -1
-	for step := now - int64(s.cfg.TOTPSkew); step <= now+int64(s.cfg.TOTPSkew); step++ {
-		want, err := s.hotp(ctx, blob, step)
-		if err != nil {
-			return -1, err
-		}
-		if subtle.ConstantTimeCompare([]byte(want), []byte(code)) == 1 {
-			match = step
-		}
-	}
-	return match, nil
 }
 
 // Completion finishes an enrolment.

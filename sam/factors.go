@@ -188,28 +188,35 @@ func (s *SAM) checkPIN(ctx context.Context, f *store.Factor, credentialID, pin s
 	return ok, nil
 }
 
-// checkTOTP finds the time step within the skew window whose code matches,
-// computing each candidate inside the HSM and comparing in constant time, and
-// then accepts that step at most once (cluster-wide).
+// checkTOTP finds the time step within the skew window whose code matches
+// (matchTOTP) and then accepts that step at most once (cluster-wide).
 func (s *SAM) checkTOTP(ctx context.Context, f *store.Factor, code string) (bool, error) {
+	step, err := s.matchTOTP(ctx, f.Secret, code)
+	if err != nil || step < 0 {
+		return false, err
+	}
+	return s.db.AcceptTOTPStep(ctx, f.ID, step)
+}
+
+// matchTOTP is the step within the skew window whose code is code, or -1:
+// each candidate is computed inside the HSM over the wrapped seed and
+// compared in constant time.
+func (s *SAM) matchTOTP(ctx context.Context, blob []byte, code string) (int64, error) {
 	if len(code) != totpDigits {
-		return false, nil
+		return -1, nil
 	}
 	now := s.now().Unix() / totpPeriod
 	var match int64 = -1
 	for step := now - int64(s.cfg.TOTPSkew); step <= now+int64(s.cfg.TOTPSkew); step++ {
-		want, err := s.hotp(ctx, f.Secret, step)
+		want, err := s.hotp(ctx, blob, step)
 		if err != nil {
-			return false, err
+			return -1, err
 		}
 		if subtle.ConstantTimeCompare([]byte(want), []byte(code)) == 1 {
 			match = step
 		}
 	}
-	if match < 0 {
-		return false, nil
-	}
-	return s.db.AcceptTOTPStep(ctx, f.ID, match)
+	return match, nil
 }
 
 // hotp computes an RFC 4226 code with the HMAC done by the HSM.
