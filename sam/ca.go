@@ -141,12 +141,22 @@ func (s *SAM) InitDevCA(ctx context.Context, cfg DevCAConfig) (*x509.Certificate
 		return nil, false, fmt.Errorf("sam: CA certificate does not verify: %w", err)
 	}
 	a.Certificate = der
+	return s.storeAuthority(ctx, a, cert, s.loadAuthority)
+}
+
+// storeAuthority binds a new authority row (key blob, public key and
+// certificate) with an HSM MAC and stores it. When another process stored
+// the same authority first, its row, loaded with load, wins and
+// created is false.
+func (s *SAM) storeAuthority(ctx context.Context, a *store.Authority, cert *x509.Certificate,
+	load func(context.Context, string) (*authority, error)) (*x509.Certificate, bool, error) {
+	var err error
 	if a.KeyMAC, err = s.mac(ctx, authorityMACInput(a)); err != nil {
-		return nil, false, fmt.Errorf("sam: bind CA key: %w", err)
+		return nil, false, fmt.Errorf("sam: bind the key of %s: %w", a.ID, err)
 	}
 	if err := s.db.CreateAuthority(ctx, a); err != nil {
 		if errors.Is(err, store.ErrConflict) { // another process was faster
-			other, lerr := s.loadAuthority(ctx, DevCAID)
+			other, lerr := load(ctx, a.ID)
 			if lerr != nil {
 				return nil, false, lerr
 			}

@@ -119,20 +119,7 @@ func (s *SAM) InitDevTSA(ctx context.Context, cfg DevTSAConfig) (*x509.Certifica
 		return nil, false, fmt.Errorf("sam: TSA certificate does not verify: %w", err)
 	}
 	a := &store.Authority{ID: DevTSAID, KeyAlgorithm: string(cfg.KeyAlgorithm), KeyBlob: blob, PublicKey: pubDER, Certificate: der}
-	if a.KeyMAC, err = s.mac(ctx, authorityMACInput(a)); err != nil {
-		return nil, false, err
-	}
-	if err := s.db.CreateAuthority(ctx, a); err != nil {
-		if errors.Is(err, store.ErrConflict) {
-			other, lerr := s.loadTSA(ctx)
-			if lerr != nil {
-				return nil, false, lerr
-			}
-			return other.cert, false, nil
-		}
-		return nil, false, err
-	}
-	return cert, true, nil
+	return s.storeAuthority(ctx, a, cert, func(ctx context.Context, _ string) (*authority, error) { return s.loadTSA(ctx) })
 }
 
 // loadTSA loads the TSA row with the same checks as a CA's, and the
