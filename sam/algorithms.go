@@ -145,7 +145,7 @@ func resolveScheme(pub crypto.PublicKey, allowed []string, signAlgo, hashOID str
 	h := alg.hash
 	switch {
 	case h == 0 && explicit == 0:
-		return signScheme{}, &Error{Code: "invalid_request", Description: "Missing (or invalid type) string parameter hashAlgorithmOID"}
+		return signScheme{}, ErrHashOIDMissing
 	case h == 0:
 		h = explicit
 	case explicit != 0 && explicit != h:

@@ -59,6 +59,7 @@ var (
 	ErrTooManySignatures  = &Error{Code: "invalid_request", Description: "Numbers of signatures is too high"}
 	ErrHashesMissing      = &Error{Code: "invalid_request", Description: "Missing (or invalid type) array parameter hashes"}
 	ErrHashAlgorithm      = &Error{Code: "invalid_request", Description: "Invalid parameter hashAlgorithmOID"}
+	ErrHashOIDMissing     = &Error{Code: "invalid_request", Description: "Missing (or invalid type) string parameter hashAlgorithmOID"}
 	ErrDigestLength       = &Error{Code: "invalid_request", Description: "Invalid digest value length"}
 	ErrSignAlgorithm      = &Error{Code: "invalid_request", Description: "Invalid parameter signAlgo"}
 	ErrSignAlgoParams     = &Error{Code: "invalid_request", Description: "Invalid parameter signAlgoParams"}
@@ -90,4 +91,9 @@ func internal(err error) error {
 		return err
 	}
 	return ErrInternal.with(err)
+}
+
+// invalidParameter is the CSC refusal of a parameter with a wrong value.
+func invalidParameter(name string) *Error {
+	return &Error{Code: "invalid_request", Description: "Invalid parameter " + name}
 }

@@ -224,7 +224,9 @@ type SAM struct {
 	clock  Clock
 	rand   io.Reader
 	sender CodeSender
-	argon  *argon2id.Params
+	// stamper issues signDoc's timestamps; nil is the built-in TSA.
+	stamper Timestamper
+	argon   *argon2id.Params
 
 	dummyOnce sync.Once // dummyHash: spent on logins of unknown users
 	dummyHash string
