@@ -235,7 +235,7 @@ func TestNotImplementedLimitsAndReadiness(t *testing.T) {
 		_ = json.NewDecoder(resp.Body).Decode(&out)
 		return resp.StatusCode, out
 	}
-	for _, p := range []string{"/csc/v2/signatures/signDoc", "/csc/v2/credentials/authorizeCheck", "/csc/v2/signatures/signPolling"} {
+	for _, p := range []string{"/csc/v2/credentials/authorizeCheck", "/csc/v2/signatures/signPolling"} {
 		status, out := post(p, "{}", false)
 		wantError(t, status, out, 501, "invalid_request", "The method is not implemented by this service")
 	}

@@ -86,7 +86,13 @@ func browserFor(t testing.TB, e *env) *browser {
 // client.
 func approveURL(b *browser, authorizeURL string, a account, otp string) *url.URL {
 	b.t.Helper()
-	consent := loginAndConsent(b, authorizeURL, a)
+	return approveConsent(b, loginAndConsent(b, authorizeURL, a), otp)
+}
+
+// approveConsent approves on the consent page and, when asked, with the
+// second factor otp; it returns the redirect to the client.
+func approveConsent(b *browser, consent, otp string) *url.URL {
+	b.t.Helper()
 	f := fields(consent)
 	f.Set("action", "approve")
 	resp, page := b.do(http.MethodPost, "/oauth2/consent", f)

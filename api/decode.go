@@ -21,7 +21,12 @@ type body map[string]json.RawMessage
 // readBody reads and decodes the request body under the size limit. An
 // empty body is an empty object.
 func (s *Server) readBody(c echo.Context) (body, error) {
-	r := http.MaxBytesReader(c.Response(), c.Request().Body, s.cfg.MaxBodyBytes)
+	return s.readBodyLimit(c, s.cfg.MaxBodyBytes)
+}
+
+// readBodyLimit is readBody with its own size limit (413 beyond it).
+func (s *Server) readBodyLimit(c echo.Context, limit int64) (body, error) {
+	r := http.MaxBytesReader(c.Response(), c.Request().Body, limit)
 	data, err := io.ReadAll(r)
 	var tooLarge *http.MaxBytesError
 	if errors.As(err, &tooLarge) {

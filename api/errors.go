@@ -40,7 +40,7 @@ var (
 	errBodyTooLarge        = invalid("Request body too large")
 	errBadJSON             = invalid("The request body is not a JSON object")
 	errOverloaded          = &sam.Error{Code: "temporarily_unavailable", Description: "The service is overloaded, try again later"}
-	errCredentialTokenHere = &sam.Error{Code: "invalid_token", Description: "A credential token is valid for credentials/info and signatures/signHash only"}
+	errCredentialTokenHere = &sam.Error{Code: "invalid_token", Description: "A credential token is valid for credentials/info, signatures/signHash and signatures/signDoc only"}
 	errNotImplemented      = invalid("The method is not implemented by this service")
 	errTooManyRequests     = &sam.Error{Code: "temporarily_unavailable", Description: "Too many requests, try again later"}
 	errMissingBearer       = invalid("Malformed authorization header")

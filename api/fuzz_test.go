@@ -42,6 +42,17 @@ func (fakeBackend) SignHash(_ context.Context, r sam.SignRequest) ([][]byte, err
 	return r.Hashes, nil
 }
 
+func (fakeBackend) SignDoc(_ context.Context, r sam.SignDocRequest) ([]sam.SignedDocument, error) {
+	if r.SAD != "sad" {
+		return nil, sam.ErrSADInvalid
+	}
+	out := make([]sam.SignedDocument, len(r.Documents))
+	for i, d := range r.Documents {
+		out[i] = sam.SignedDocument{Format: d.Format, Data: append(d.Content, d.Digest...)}
+	}
+	return out, nil
+}
+
 func (fakeBackend) SendOTP(_ context.Context, r sam.OTPRequest) (string, error) {
 	if r.Binding.CredentialID != "c1" {
 		return "", sam.ErrCredentialInvalid
@@ -109,12 +120,14 @@ func FuzzRequestBodies(f *testing.F) {
 	srv := api.New(api.Config{MaxBodyBytes: 1 << 16}, api.Deps{SAM: b, Tokens: b, Store: b})
 	h := srv.Handler()
 	paths := []string{"info", "auth/login", "auth/revoke", "credentials/list", "credentials/info",
-		"credentials/authorize", "credentials/extendTransaction", "credentials/sendOTP", "credentials/getChallenge", "signatures/signHash"}
+		"credentials/authorize", "credentials/extendTransaction", "credentials/sendOTP", "credentials/getChallenge", "signatures/signHash", "signatures/signDoc"}
 	for _, seed := range []string{
 		`{}`, `null`, `[]`, `"x"`, `{"credentialID":"c1","numSignatures":1,"hashes":["AAAA"],"hashAlgorithmOID":"2.16.840.1.101.3.4.2.1"}`,
 		`{"credentialID":"c1","SAD":"sad","hash":["q83vEjRWeJA="],"signAlgo":"1.2.840.113549.1.1.11"}`,
 		`{"credentialID":"c1","numSignatures":1.5}`, `{"authData":[{"id":"PIN","value":5}]}`, `{"maxResults":0,"pageToken":"-1"}`,
 		`{"hashes":["_-_-"],"SAD":null,"signAlgoParams":"MAA="}`, `{"refresh_token":7}`, `{"rememberMe":"yes"}`,
+		`{"credentialID":"c1","SAD":"sad","documents":[{"document":"JVBERi0=","signature_format":"P","conformance_level":"ades-b-t","signAlgo":"1.2.840.113549.1.1.11","signed_props":[{"attribute_name":"Reason","attribute_value":"ok"}]}]}`,
+		`{"credentialID":"c1","SAD":"sad","documentDigests":[{"hashes":["q83vEjRWeJA="],"hashAlgorithmOID":"2.16.840.1.101.3.4.2.1","signature_format":"C","signAlgo":"1.2.840.10045.4.3.2"}]}`,
 	} {
 		for i := range paths {
 			f.Add(uint8(i), seed, true)

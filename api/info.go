@@ -80,7 +80,21 @@ func (s *Server) info(c echo.Context, v version) error {
 	return c.JSON(http.StatusOK, infoV2{
 		infoV1:            base,
 		SignAlgorithms:    signAlgorithms{Algos: allSignAlgorithms},
-		SignatureFormats:  signatureFormats{Formats: []string{}, EnvelopeProperties: [][]string{}},
-		ConformanceLevels: []string{},
+		SignatureFormats:  signDocFormats,
+		ConformanceLevels: s.conformanceLevels(),
 	})
+}
+
+// signDocFormats are what signatures/signDoc produces: detached CAdES, and
+// PAdES as a certification or an approval signature.
+var signDocFormats = signatureFormats{Formats: []string{"C", "P"},
+	EnvelopeProperties: [][]string{{"Detached"}, {"Certification", "Revision"}}}
+
+// conformanceLevels are the levels signDoc offers: a timestamp needs the
+// timestamp authority.
+func (s *Server) conformanceLevels() []string {
+	if s.tsa == nil {
+		return []string{"Ades-B-B"}
+	}
+	return []string{"Ades-B-B", "Ades-B-T"}
 }

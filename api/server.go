@@ -36,6 +36,12 @@ type Config struct {
 	Service      ServiceInfo
 	MaxBodyBytes int64 // per request body (default 1 MiB)
 	MaxInFlight  int   // concurrent CSC requests before 503 (default 256)
+	// MaxDocumentBytes limits the body of signatures/signDoc, which carries
+	// whole documents in base64 (default 32 MiB), and MaxDocumentsInFlight
+	// the signDoc requests handled at once (default 4): each holds its
+	// documents in memory several times over.
+	MaxDocumentBytes     int64
+	MaxDocumentsInFlight int
 	// LoginRate and LoginBurst bound failed auth/login attempts per client
 	// address (default 1 per second after a burst of 20): each attempt
 	// costs an argon2id check, and the per-signer lockout does not stop one
@@ -59,6 +65,7 @@ type Signing interface {
 	Authorize(ctx context.Context, req sam.AuthorizeRequest) (sam.IssuedSAD, error)
 	ExtendTransaction(ctx context.Context, req sam.ExtendRequest) (sam.IssuedSAD, error)
 	SignHash(ctx context.Context, req sam.SignRequest) ([][]byte, error)
+	SignDoc(ctx context.Context, req sam.SignDocRequest) ([]sam.SignedDocument, error)
 	// SendOTP sends a one-time code by SMS (credentials/sendOTP, getChallenge).
 	SendOTP(ctx context.Context, req sam.OTPRequest) (string, error)
 }
@@ -147,6 +154,8 @@ type Server struct {
 	echo     *echo.Echo
 	metrics  *metrics
 	inflight chan struct{}
+	// docSlots bounds the signDoc requests in flight.
+	docSlots chan struct{}
 	// loginLimit bounds failed auth/login attempts per client address.
 	loginLimit *failureLimiter
 	// tsaLimit bounds RFC 3161 requests per client address.
@@ -160,6 +169,12 @@ func New(cfg Config, d Deps) *Server {
 	}
 	if cfg.MaxInFlight <= 0 {
 		cfg.MaxInFlight = 256
+	}
+	if cfg.MaxDocumentBytes <= 0 {
+		cfg.MaxDocumentBytes = 32 << 20
+	}
+	if cfg.MaxDocumentsInFlight <= 0 {
+		cfg.MaxDocumentsInFlight = 4
 	}
 	if cfg.LoginRate <= 0 {
 		cfg.LoginRate = 1
@@ -185,6 +200,7 @@ func New(cfg Config, d Deps) *Server {
 	s := &Server{
 		cfg: cfg, sam: d.SAM, tsa: d.TSA, tokens: d.Tokens, db: d.Store, oauth: d.OAuth, checks: d.Checks, log: d.Logger, now: d.Now,
 		inflight: make(chan struct{}, cfg.MaxInFlight),
+		docSlots: make(chan struct{}, cfg.MaxDocumentsInFlight),
 	}
 	s.metrics = newMetrics(d.Registry, d.PoolStats)
 	e := echo.New()
@@ -237,6 +253,7 @@ var methods = []cscMethod{
 	{"credentials/sendOTP", true, (*Server).credentialsSendOTP, false, 0},
 	{"credentials/getChallenge", true, (*Server).credentialsGetChallenge, false, v2},
 	{"signatures/signHash", true, (*Server).signHash, true, 0},
+	{"signatures/signDoc", true, (*Server).signDoc, true, v2},
 	{"signatures/timestamp", true, (*Server).signaturesTimestamp, false, 0},
 }
 
@@ -315,7 +332,7 @@ func (s *Server) enrolRoutes(e *echo.Echo, enrol http.Handler) {
 
 // CSC methods not offered (yet): 501 rather than 404.
 var (
-	unimplementedV2 = []string{"credentials/authorizeCheck", "signatures/signDoc", "signatures/signPolling"}
+	unimplementedV2 = []string{"credentials/authorizeCheck", "signatures/signPolling"}
 	unimplementedV1 = []string{}
 )
 

@@ -12,6 +12,26 @@ type signHashResponse struct {
 	Signatures []string `json:"signatures"`
 }
 
+// credentialAndSAD reads credentialID and the SAD of a signing request. A
+// credential token is the SAD itself, for its own credential only; a SAD in
+// the body may repeat it.
+func credentialAndSAD(c echo.Context, b body) (id, sad string, err error) {
+	if id, err = b.requiredString("credentialID"); err != nil {
+		return "", "", err
+	}
+	p := principal(c)
+	sad, err = b.requiredString("SAD")
+	if p.Scope == oauth.ScopeCredential {
+		if p.CredentialID != id {
+			return "", "", sam.ErrCredentialInvalid
+		}
+		if err != nil {
+			sad, err = p.SAD, nil
+		}
+	}
+	return id, sad, err
+}
+
 // signHash signs digests under a SAD (CSC API §11.9 v1 / §11.10 v2): one
 // signature per hash, in request order, each verified by the SAM before it
 // is returned.
@@ -20,24 +40,11 @@ func (s *Server) signHash(c echo.Context, v version) error {
 	if err != nil {
 		return err
 	}
-	id, err := b.requiredString("credentialID")
+	id, sad, err := credentialAndSAD(c, b)
 	if err != nil {
 		return err
 	}
 	p := principal(c)
-	sad, err := b.requiredString("SAD")
-	if p.Scope == oauth.ScopeCredential {
-		// The credential token is the SAD; a SAD in the body may repeat it.
-		if p.CredentialID != id {
-			return sam.ErrCredentialInvalid
-		}
-		if err != nil {
-			sad, err = p.SAD, nil
-		}
-	}
-	if err != nil {
-		return err
-	}
 	hn, an := hashNames(v)
 	hashes, ok, err := b.hashArray(hn)
 	if err != nil {

@@ -29,6 +29,9 @@ type Server struct {
 	ShutdownTimeout   time.Duration `yaml:"shutdown_timeout"`
 	// MaxBodyBytes limits every request body (default 1 MiB).
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// MaxDocumentBytes limits the body of signatures/signDoc, which carries
+	// whole documents in base64 (default 32 MiB).
+	MaxDocumentBytes int64 `yaml:"max_document_bytes"`
 	// MaxInFlight bounds concurrent CSC requests; beyond it requests get 503
 	// (default 256).
 	MaxInFlight int `yaml:"max_in_flight"`
@@ -97,6 +100,9 @@ func (c *Config) applyDefaults() {
 	if s.MaxBodyBytes == 0 {
 		s.MaxBodyBytes = 1 << 20
 	}
+	if s.MaxDocumentBytes == 0 {
+		s.MaxDocumentBytes = 32 << 20
+	}
 	if s.MaxInFlight == 0 {
 		s.MaxInFlight = 256
 	}
@@ -160,6 +166,9 @@ func (c *Config) validateServer() error {
 	}
 	if s.MaxBodyBytes < 1024 || s.MaxBodyBytes > 256<<20 {
 		return errors.New("server.max_body_bytes must be between 1 KiB and 256 MiB")
+	}
+	if s.MaxDocumentBytes < s.MaxBodyBytes || s.MaxDocumentBytes > 256<<20 {
+		return errors.New("server.max_document_bytes must be between max_body_bytes and 256 MiB")
 	}
 	if s.MaxInFlight < 1 {
 		return errors.New("server.max_in_flight must be positive")

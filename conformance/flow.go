@@ -29,6 +29,7 @@ func (vs *vsuite) run(t *testing.T) {
 	t.Run("scal2", vs.testSCAL2)
 	t.Run("sms", vs.testSMS)
 	t.Run("timestamp", vs.testTimestamp)
+	t.Run("signdoc", vs.testSignDoc)
 	if vs.other != nil {
 		t.Run("other_user", vs.testOtherUser)
 	}

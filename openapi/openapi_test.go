@@ -58,7 +58,7 @@ func sendsCode(p string) bool {
 
 // notImplemented reports the CSC methods the server answers with 501.
 func notImplemented(p string) bool {
-	for _, m := range []string{"authorizeCheck", "signDoc", "signPolling"} {
+	for _, m := range []string{"authorizeCheck", "signPolling"} {
 		if strings.HasSuffix(p, "/"+m) {
 			return true
 		}
@@ -528,7 +528,7 @@ func TestValidatorRejectsNonConformingResponses(t *testing.T) {
 		{response{"misspelt method", "GET", "/csc/v2/info", 200, jsonCT,
 			edit(infoV2, func(m map[string]any) { m["methods"] = []string{"credential/list"} })}, "methods"},
 		{response{"unimplemented method advertised", "POST", "/csc/v2/info", 200, jsonCT,
-			edit(infoV2, func(m map[string]any) { m["methods"] = []string{"signatures/signDoc"} })}, "methods"},
+			edit(infoV2, func(m map[string]any) { m["methods"] = []string{"signatures/signPolling"} })}, "methods"},
 		{response{"hash OID as sign algorithm", "POST", "/csc/v2/info", 200, jsonCT,
 			edit(infoV2, func(m map[string]any) { sub(m, "signAlgorithms")["algos"] = []string{"2.16.840.1.101.3.4.2.1"} })}, "algos"},
 		{response{"key status not in enum", "POST", "/csc/v2/credentials/info", 200, jsonCT,

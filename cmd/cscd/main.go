@@ -154,7 +154,8 @@ func serve(ctx context.Context, configPath string, log *slog.Logger, ln net.List
 	srv := api.New(api.Config{
 		Service: api.ServiceInfo{Name: cfg.Service.Name, Logo: cfg.Service.Logo, Region: cfg.Service.Region,
 			Lang: cfg.Service.Lang, Description: cfg.Service.Description},
-		MaxBodyBytes: cfg.Server.MaxBodyBytes, MaxInFlight: cfg.Server.MaxInFlight, OAuth2URL: cfg.Server.PublicURL,
+		MaxBodyBytes: cfg.Server.MaxBodyBytes, MaxDocumentBytes: cfg.Server.MaxDocumentBytes,
+		MaxInFlight: cfg.Server.MaxInFlight, OAuth2URL: cfg.Server.PublicURL,
 	}, api.Deps{
 		SAM: signing, TSA: signing, Tokens: oauth.Tokens{Logins: logins, OAuth: authz}, Store: db, OAuth: authz,
 		Logger: log, Registry: reg, PoolStats: keys.PoolStats,
