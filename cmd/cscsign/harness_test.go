@@ -32,6 +32,8 @@ import (
 	"github.com/openrssp/rssp/hsm/hsmtest"
 	"github.com/openrssp/rssp/oauth"
 	"github.com/openrssp/rssp/sam"
+	"github.com/openrssp/rssp/sam/sms"
+	"github.com/openrssp/rssp/sam/sms/smstest"
 	"github.com/openrssp/rssp/store"
 	"github.com/openrssp/rssp/store/storetest"
 )
@@ -106,6 +108,9 @@ type env struct {
 	seed     []byte
 	creds    []string // IDs, in the order of the specs
 	dir      string
+	// twilio receives every SMS: what the signer's phone would get.
+	twilio *smstest.Fake
+	phone  string
 }
 
 var testSAMConfig = sam.Config{Argon2: sam.Argon2Config{Time: 1, MemoryKiB: 8 * 1024, Threads: 1}}
@@ -115,7 +120,13 @@ func newEnv(t *testing.T, specs ...credSpec) *env {
 	keys := hsmtest.HSM(t)
 	db := storetest.Open(t, "sqlite")
 	clock := &offsetClock{}
-	s, err := sam.New(testSAMConfig, keys, db, sam.WithClock(clock))
+	fake := smstest.NewFakeTwilio(t)
+	tw, err := sms.NewTwilio(sms.TwilioConfig{AccountSID: fake.AccountSID, AuthToken: fake.AuthToken, From: "+15005550006",
+		BaseURL: fake.URL, HTTPClient: fake.Client()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := sam.New(testSAMConfig, keys, db, sam.WithClock(clock), sam.WithCodeSender(sms.CodeSender{Sender: tw}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +161,7 @@ func newEnv(t *testing.T, specs ...credSpec) *env {
 
 	dir := t.TempDir()
 	e := &env{srv: ts, clock: clock, sam: s, db: db, ca: ca, logs: logs, dir: dir, username: "alice",
-		password: "pw-" + rand.Text(), pin: "4711"}
+		password: "pw-" + rand.Text(), pin: "4711", twilio: fake, phone: "+447700900001"}
 	e.cacert = filepath.Join(dir, "tls.pem")
 	if err := os.WriteFile(e.cacert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ts.Certificate().Raw}), 0o600); err != nil {
 		t.Fatal(err)
@@ -164,6 +175,9 @@ func newEnv(t *testing.T, specs ...credSpec) *env {
 		t.Fatal(err)
 	}
 	if err := s.EnrolTOTP(ctx, sg.ID, e.seed); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetPhone(ctx, sg.ID, e.phone); err != nil {
 		t.Fatal(err)
 	}
 	for _, sp := range specs {
@@ -205,6 +219,45 @@ func (e *env) totp() string {
 	return fmt.Sprintf("%06d", (binary.BigEndian.Uint32(sum[off:off+4])&0x7fffffff)%1_000_000)
 }
 
+var smsCodeRe = regexp.MustCompile(`\bcode ([0-9]{6,8})\b`)
+
+// smsAnswerer is cscsign's stdin for -sms: first the lines given, then,
+// once the SMS has gone out, the code it carries, as the signer would type
+// it.
+func (e *env) smsAnswerer(t *testing.T, before string) io.Reader {
+	pr, pw := io.Pipe()
+	sent := len(e.twilio.Messages())
+	stop, finished := make(chan struct{}), make(chan struct{})
+	t.Cleanup(func() {
+		close(stop)
+		pr.Close()
+		<-finished
+	})
+	go func() {
+		defer close(finished)
+		defer pw.Close()
+		if _, err := io.WriteString(pw, before); err != nil {
+			return
+		}
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			if msgs := e.twilio.Messages(); len(msgs) > sent {
+				if m := smsCodeRe.FindStringSubmatch(msgs[len(msgs)-1].Body); m != nil {
+					_, _ = io.WriteString(pw, m[1]+"\n")
+				}
+				return
+			}
+		}
+	}()
+	return pr
+}
+
 // result is one cscsign run.
 type result struct {
 	code           int
@@ -215,8 +268,13 @@ type result struct {
 // (not a terminal) and open as its browser.
 func (e *env) run(t *testing.T, environ map[string]string, stdin string, open func(string) error, args ...string) result {
 	t.Helper()
+	return e.runWith(t, environ, strings.NewReader(stdin), open, args...)
+}
+
+func (e *env) runWith(t *testing.T, environ map[string]string, stdin io.Reader, open func(string) error, args ...string) result {
+	t.Helper()
 	var out, errb syncBuffer
-	a := &app{stdin: strings.NewReader(stdin), stdout: &out, stderr: &errb,
+	a := &app{stdin: stdin, stdout: &out, stderr: &errb,
 		getenv: func(k string) string { return environ[k] }, isTerminal: func() bool { return false }, openBrowser: open}
 	code := a.run(ctx, args)
 	return result{code: code, stdout: out.String(), stderr: errb.String()}

@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/digitorus/pkcs7"
 	"github.com/digitorus/timestamp"
@@ -280,5 +281,43 @@ func TestHelp(t *testing.T) {
 				t.Errorf("%s does not list -%s", h, f)
 			}
 		}
+	}
+}
+
+// TestExplicitFlowSMS: -sms over v2 (getChallenge) and v1 (sendOTP) with
+// the hash, the credential chosen at the numbered prompt and the code read
+// from stdin once the text has gone out.
+func TestExplicitFlowSMS(t *testing.T) {
+	pdfTools(t)
+	e := newEnv(t, credSpec{hsm.RSA2048, sam.AuthModeExplicit}, credSpec{hsm.ECP256, sam.AuthModeExplicit})
+	for _, api := range []string{"v2", "v1"} {
+		t.Run(api, func(t *testing.T) {
+			e.clock.Advance(time.Minute) // past the SMS cooldown
+			out := filepath.Join(e.dir, "signed-"+api+".pdf")
+			r := e.runWith(t, map[string]string{"CSCSIGN_PASSWORD": e.password, "CSCSIGN_PIN": e.pin}, e.smsAnswerer(t, "2\n"), nil,
+				"-server", e.srv.URL, "-api", api, "-cacert", e.cacert, "-username", e.username, "-sms", "-in", e.inPDF(t), "-out", out)
+			if r.code != 0 {
+				t.Fatalf("exit %d:\n%s", r.code, r.stderr)
+			}
+			wantSteps(t, r, []string{"logging in", "choosing credential", "authorizing 1 signature", "asking the server to send a code by SMS",
+				"signing", "writing " + out}, e.password, e.pin)
+			m := regexp.MustCompile(`(?m)^  2\) (\S+) `).FindStringSubmatch(r.stderr)
+			if m == nil || !strings.Contains(r.stderr, "credential [1-2]: ") {
+				t.Fatalf("no numbered choice of 2 credentials:\n%s", r.stderr)
+			}
+			cred, err := e.db.Credential(ctx, m[1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			chain, _ := sam.Certificates(cred)
+			if signer := cmsOf(t, out).GetOnlySigner(); signer == nil || !signer.Equal(chain[0]) {
+				t.Fatal("the PDF is not signed with the credential chosen")
+			}
+			msgs := e.twilio.Messages()
+			if last := msgs[len(msgs)-1]; last.To != e.phone || strings.Contains(r.stderr, smsCodeRe.FindStringSubmatch(last.Body)[1]) {
+				t.Fatalf("SMS to %s; or its code was printed:\n%s", last.To, r.stderr)
+			}
+			e.checkSignedPDF(t, out)
+		})
 	}
 }
