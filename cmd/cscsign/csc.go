@@ -49,7 +49,7 @@ func oneLine(s string) string {
 		return r
 	}, s)
 	if len(s) > 300 {
-		s = s[:300] + "…"
+		s = strings.ToValidUTF8(s[:300], "") + "…"
 	}
 	return s
 }

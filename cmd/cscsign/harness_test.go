@@ -324,8 +324,13 @@ type browser struct {
 	e      *env
 	client *http.Client
 	otp    string
+	// deny refuses on the consent page instead of approving.
+	deny bool
 	// visited is the authorization URL the browser was sent to.
 	visited string
+	// forged is what cscsign's listener answered a redirect with a state
+	// of someone else's, sent before the real one.
+	forged int
 }
 
 func (e *env) newBrowser(otp string) *browser {
@@ -405,6 +410,9 @@ func (b *browser) open(authorizeURL string) error {
 	}
 	f = fields(page)
 	f.Set("action", "approve")
+	if b.deny {
+		f.Set("action", "deny")
+	}
 	resp, page, err = b.do(http.MethodPost, "/oauth2/consent", f)
 	if err := step("consent", resp, page, err, http.StatusFound, http.StatusSeeOther); err != nil {
 		return err
@@ -424,17 +432,30 @@ func (b *browser) open(authorizeURL string) error {
 		}
 		next = resp.Header.Get("Location")
 	}
-	// The redirect goes to cscsign's listener on loopback.
+	// The redirect goes to cscsign's listener on loopback. Another page
+	// sending a code there first, with a state of its own, is turned away.
 	if !strings.HasPrefix(next, "http://127.0.0.1:") {
 		return fmt.Errorf("redirect to %q, not to the loopback listener", next)
 	}
-	r, err := http.Get(next)
+	nu, err := url.Parse(next)
+	if err != nil {
+		return err
+	}
+	forged := *nu
+	forged.RawQuery = url.Values{"code": {"forged-code"}, "state": {"someone-elses"}}.Encode()
+	r, err := http.Get(forged.String())
+	if err != nil {
+		return fmt.Errorf("forged redirect to cscsign: %w", err)
+	}
+	r.Body.Close()
+	b.forged = r.StatusCode
+	r, err = http.Get(next)
 	if err != nil {
 		return fmt.Errorf("redirect to cscsign: %w", err)
 	}
 	body, _ := io.ReadAll(r.Body)
 	r.Body.Close()
-	if r.StatusCode != http.StatusOK || !strings.Contains(string(body), "authorized") {
+	if r.StatusCode != http.StatusOK || !strings.Contains(string(body), "authorized") && !b.deny {
 		return fmt.Errorf("cscsign's listener answered %d %s", r.StatusCode, body)
 	}
 	return nil

@@ -146,9 +146,49 @@ func TestOAuthFlowEC(t *testing.T) {
 			t.Errorf("authorization URL lacks %s: %s", want, b.visited)
 		}
 	}
+	if b.forged != 400 {
+		t.Fatalf("a redirect with another state got %d, want 400", b.forged)
+	}
 	e.checkSignedPDF(t, out)
 	if alg := cmsOf(t, out).Signers[0].DigestEncryptionAlgorithm.Algorithm; !alg.Equal(asn1.ObjectIdentifier{1, 2, 840, 10045, 4, 3, 2}) {
 		t.Fatalf("signature algorithm %v, want ecdsa-with-SHA256", alg)
+	}
+
+	t.Run("denied", func(t *testing.T) {
+		out := filepath.Join(e.dir, "denied.pdf")
+		b := e.newBrowser("")
+		b.deny = true
+		r := e.run(t, map[string]string{"CSCSIGN_CLIENT_SECRET": testClientSecret}, "", b.open,
+			"-server", e.srv.URL, "-cacert", e.cacert, "-client-id", testClientID, "-user", e.username,
+			"-in", e.inPDF(t), "-out", out, "-auth-timeout", "30s")
+		last := strings.TrimSpace(r.stderr[strings.LastIndex(strings.TrimSpace(r.stderr), "\n")+1:])
+		if r.code != 1 || !strings.HasPrefix(last, "cscsign: oauth2/authorize: access_denied") {
+			t.Fatalf("exit %d, last line %q:\n%s", r.code, last, r.stderr)
+		}
+		if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("the out file exists after a refusal: %v", err)
+		}
+	})
+	t.Run("wrong client secret", func(t *testing.T) {
+		r := e.run(t, map[string]string{"CSCSIGN_CLIENT_SECRET": "wrong"}, "", nil,
+			"-server", e.srv.URL, "-cacert", e.cacert, "-client-id", testClientID, "-user", e.username,
+			"-in", e.inPDF(t), "-out", filepath.Join(e.dir, "x.pdf"))
+		if r.code != 1 || !strings.Contains(r.stderr, "cscsign: oauth2/token: invalid_client") {
+			t.Fatalf("exit %d:\n%s", r.code, r.stderr)
+		}
+	})
+}
+
+// TestServerErrorIsOneSafeLine: whatever the server puts in its error, the
+// message stays one printable line of bounded length.
+func TestServerErrorIsOneSafeLine(t *testing.T) {
+	e := &serverError{Op: "credentials/authorize", Status: 400, Code: "invalid_request", Description: "bad\r\nFAKE: line\x1b[31m" + strings.Repeat("x", 1000)}
+	msg := e.Error()
+	if strings.ContainsAny(msg, "\r\n\x1b") || len(msg) > 400 || !strings.HasPrefix(msg, "credentials/authorize: invalid_request: bad") {
+		t.Fatalf("%q", msg)
+	}
+	if got := (&serverError{Op: "info", Status: 502}).Error(); got != "info: HTTP Bad Gateway (HTTP 502)" {
+		t.Fatalf("%q", got)
 	}
 }
 
