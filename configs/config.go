@@ -45,6 +45,8 @@ type Config struct {
 	OAuth   OAuth        `yaml:"oauth"`
 	CA      CA           `yaml:"ca"`
 	SMS     SMS          `yaml:"sms"`
+	// TSA is where signDoc's timestamps come from (tsa.go).
+	TSA TSA `yaml:"tsa"`
 	// Enrol is the credential signers get at enrolment (enrol.go).
 	Enrol Enrol `yaml:"enrol"`
 	// Production refuses development-only settings (the log SMS sender).
@@ -134,6 +136,7 @@ func (c *Config) resolvePaths(base string) {
 	c.Server.TLSKey = abs(c.Server.TLSKey)
 	c.SMS.Twilio.AuthTokenFile = abs(c.SMS.Twilio.AuthTokenFile)
 	c.SMS.Twilio.APISecretFile = abs(c.SMS.Twilio.APISecretFile)
+	c.TSA.CAFile = abs(c.TSA.CAFile)
 	if (c.Store.Driver == "" || c.Store.Driver == store.DriverSQLite) && c.Store.DSN != "" && !filepath.IsAbs(c.Store.DSN) {
 		if c.DataDir != "" {
 			c.Store.DSN = filepath.Join(c.DataDir, c.Store.DSN)
@@ -212,6 +215,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.validateSMS(); err != nil {
+		return err
+	}
+	if err := c.validateTSA(); err != nil {
 		return err
 	}
 	if err := c.Enrol.validate(); err != nil {

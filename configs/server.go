@@ -76,6 +76,7 @@ type CA struct {
 }
 
 func (c *Config) applyDefaults() {
+	c.TSA.withDefaults()
 	s := &c.Server
 	if s.Listen == "" {
 		s.Listen = "127.0.0.1:8443"

@@ -141,6 +141,24 @@ func TestSignDoc(t *testing.T) {
 				v.QPDFCheck(t, out[0].Data)
 			})
 
+			t.Run("B-T from an external TSA", func(t *testing.T) {
+				tsa := padestest.NewTSA(t)
+				ext, err := sam.New(testConfig(), f.keys, f.st, sam.WithClock(f.clock), sam.WithTimestamper(tsaClient{&pades.TSAClient{URL: tsa.URL}}))
+				if err != nil {
+					t.Fatal(err)
+				}
+				sad := f.authorize(ecCred, 1, sum256(doc))
+				out, err := ext.SignDoc(ctx, sam.SignDocRequest{CredentialID: ecCred.ID, SignerID: alice, ClientID: testClient, SAD: sad.Token,
+					Documents: []sam.DocumentToSign{{Content: doc, Format: sam.FormatPAdES, Level: sam.LevelT, SignAlgorithm: sam.OIDECDSAWithSHA256}}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if tsa.Requests.Load() != 1 {
+					t.Fatalf("the external TSA answered %d requests", tsa.Requests.Load())
+				}
+				padestest.WantValid(t, v.Report(t, out[0].Data)[0], "ETSI.CAdES.detached", ecChain[0].Subject.CommonName)
+			})
+
 			t.Run("refusals before consumption", func(t *testing.T) {
 				sad := f.authorize(rsaCred, 1, sum256(doc))
 				base := sam.DocumentToSign{Content: doc, Format: sam.FormatPAdES, Level: sam.LevelB, SignAlgorithm: sam.OIDSHA256WithRSA}
@@ -194,3 +212,8 @@ func verifyDetached(t *testing.T, der, content []byte, ca *x509.Certificate) {
 		t.Fatalf("detached CMS: %v", err)
 	}
 }
+
+// tsaClient is an external RFC 3161 authority as the SAM's timestamp source.
+type tsaClient struct{ *pades.TSAClient }
+
+func (tsaClient) MaxTokenSize() int { return 8 << 10 }

@@ -124,6 +124,14 @@ func serve(ctx context.Context, configPath string, log *slog.Logger, ln net.List
 	} else {
 		log.Info("no SMS sender configured: one-time codes by SMS and SMS activation are off")
 	}
+	stamper, err := cfg.NewTimestamper()
+	if err != nil {
+		return err
+	}
+	if stamper != nil {
+		samOpts = append(samOpts, sam.WithTimestamper(stamper))
+		log.Info("signDoc timestamps come from an external TSA", slog.String("url", cfg.TSA.URL))
+	}
 	signing, err := sam.New(cfg.SAM, keys, db, samOpts...)
 	if err != nil {
 		return err
