@@ -17,7 +17,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -32,6 +31,7 @@ import (
 	"github.com/openrssp/rssp/hsm/hsmtest"
 	"github.com/openrssp/rssp/oauth"
 	"github.com/openrssp/rssp/sam"
+	"github.com/openrssp/rssp/sam/pades/padestest"
 	"github.com/openrssp/rssp/sam/sms"
 	"github.com/openrssp/rssp/sam/sms/smstest"
 	"github.com/openrssp/rssp/store"
@@ -280,37 +280,11 @@ func (e *env) runWith(t *testing.T, environ map[string]string, stdin io.Reader, 
 	return result{code: code, stdout: out.String(), stderr: errb.String()}
 }
 
-// minimalPDF is a one-page PDF with a classic cross-reference table.
-func minimalPDF() []byte {
-	objs := []string{
-		"<< /Type /Catalog /Pages 2 0 R >>",
-		"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-		"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>",
-		"<< /Length 46 >>\nstream\nBT /F1 24 Tf 72 720 Td (Hello, cscsign) Tj ET\nendstream",
-		"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-	}
-	var b bytes.Buffer
-	b.WriteString("%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
-	offsets := make([]int, len(objs))
-	for i, o := range objs {
-		offsets[i] = b.Len()
-		fmt.Fprintf(&b, "%d 0 obj\n%s\nendobj\n", i+1, o)
-	}
-	xref := b.Len()
-	fmt.Fprintf(&b, "xref\n0 %d\n0000000000 65535 f \n", len(objs)+1)
-	for _, off := range offsets {
-		fmt.Fprintf(&b, "%010d 00000 n \n", off)
-	}
-	fmt.Fprintf(&b, "trailer\n<< /Size %d /Root 1 0 R /ID [<0123456789ABCDEF0123456789ABCDEF> <0123456789ABCDEF0123456789ABCDEF>] >>\nstartxref\n%d\n%%%%EOF\n",
-		len(objs)+1, xref)
-	return b.Bytes()
-}
-
 // inPDF writes the test document and returns its path.
 func (e *env) inPDF(t *testing.T) string {
 	t.Helper()
 	p := filepath.Join(e.dir, "in.pdf")
-	if err := os.WriteFile(p, minimalPDF(), 0o600); err != nil {
+	if err := os.WriteFile(p, padestest.MinimalPDF(t, 1), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return p
@@ -463,68 +437,21 @@ func (b *browser) open(authorizeURL string) error {
 
 // ---- PDF tools ----
 
-// pdfTools returns the paths of pdfsig, qpdf and certutil, or skips (fails
-// under CI or with CSC_TEST_REQUIRE_PDF_TOOLS=1).
-func pdfTools(t *testing.T) (pdfsig, qpdf, certutil string) {
-	t.Helper()
-	var missing []string
-	look := func(name string) string {
-		p, err := exec.LookPath(name)
-		if err != nil {
-			missing = append(missing, name)
-		}
-		return p
-	}
-	pdfsig, qpdf, certutil = look("pdfsig"), look("qpdf"), look("certutil")
-	if len(missing) > 0 {
-		if os.Getenv("CSC_TEST_REQUIRE_PDF_TOOLS") == "1" || os.Getenv("CI") == "true" {
-			t.Fatalf("missing %v: make test-deps installs poppler-utils, qpdf and libnss3-tools", missing)
-		}
-		t.Skipf("missing %v (make test-deps installs poppler-utils, qpdf and libnss3-tools)", missing)
-	}
-	return pdfsig, qpdf, certutil
-}
-
-func runTool(t *testing.T, name string, args ...string) string {
-	t.Helper()
-	out, err := exec.Command(name, args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s %v: %v\n%s", filepath.Base(name), args, err, out)
-	}
-	return string(out)
-}
-
 // checkSignedPDF has pdfsig (with an NSS database trusting the development
 // CA) report one valid, trusted signature by the test signer, and qpdf
 // accept the file.
 func (e *env) checkSignedPDF(t *testing.T, path string) string {
 	t.Helper()
-	pdfsig, qpdf, certutil := pdfTools(t)
-	nss := t.TempDir()
-	runTool(t, certutil, "-N", "-d", "sql:"+nss, "--empty-password")
-	ca := filepath.Join(nss, "ca.pem")
-	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: e.ca.Raw}), 0o600); err != nil {
+	data, err := os.ReadFile(path)
+	if err != nil {
 		t.Fatal(err)
 	}
-	runTool(t, certutil, "-A", "-d", "sql:"+nss, "-n", "rssp-dev-ca", "-t", "CT,C,C", "-i", ca)
-	out, _ := exec.Command(pdfsig, "-nssdir", "sql:"+nss, path).CombinedOutput() // non-zero when a signature is invalid
-	report := string(out)
-	if n := strings.Count(report, "Signature #"); n != 1 {
-		t.Fatalf("pdfsig finds %d signatures:\n%s", n, report)
+	v := padestest.NewValidator(t, e.ca)
+	reports := v.Report(t, data)
+	if len(reports) != 1 {
+		t.Fatalf("pdfsig finds %d signatures:\n%s", len(reports), strings.Join(reports, "\n"))
 	}
-	for _, want := range []string{"Signature Validation: Signature is Valid.", "Certificate Validation: Certificate is Trusted.",
-		"Signature Type: ETSI.CAdES.detached", "Signer Certificate Common Name: " + testSignerName} {
-		if !strings.Contains(report, want) {
-			t.Errorf("pdfsig does not say %q:\n%s", want, report)
-		}
-	}
-	if dir := os.Getenv("CSC_TEST_ARTEFACTS"); dir != "" {
-		data, _ := os.ReadFile(path)
-		_ = os.WriteFile(filepath.Join(dir, "cscsign-"+strings.ReplaceAll(t.Name(), "/", "_")+".pdf"), data, 0o644)
-	}
-	qout, err := exec.Command(qpdf, "--check", path).CombinedOutput()
-	if err != nil || strings.Contains(string(qout), "WARNING") {
-		t.Fatalf("qpdf --check: %v\n%s", err, qout)
-	}
-	return report
+	padestest.WantValid(t, reports[0], "ETSI.CAdES.detached", testSignerName)
+	v.QPDFCheck(t, data)
+	return reports[0]
 }

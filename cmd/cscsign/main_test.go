@@ -19,6 +19,7 @@ import (
 
 	"github.com/openrssp/rssp/hsm"
 	"github.com/openrssp/rssp/sam"
+	"github.com/openrssp/rssp/sam/pades/padestest"
 )
 
 // wantSteps checks the progress lines, in order, and that no secret of the
@@ -67,7 +68,7 @@ func cmsOf(t *testing.T, path string) *pkcs7.PKCS7 {
 // accepts. The password comes from stdin, PIN and OTP from the
 // environment, as a script would give them.
 func TestExplicitFlowRSA(t *testing.T) {
-	pdfTools(t)
+	padestest.RequireTools(t)
 	e := newEnv(t, credSpec{hsm.RSA2048, sam.AuthModeExplicit})
 	out := filepath.Join(e.dir, "signed.pdf")
 	otp := e.totp()
@@ -86,7 +87,7 @@ func TestExplicitFlowRSA(t *testing.T) {
 		}
 	}
 	signed, _ := os.ReadFile(out)
-	if !bytes.HasPrefix(signed, minimalPDF()) {
+	if !bytes.HasPrefix(signed, padestest.MinimalPDF(t, 1)) {
 		t.Fatal("the signed file does not start with the original: not an incremental update")
 	}
 	if !bytes.Contains(signed, []byte("(I approve)")) || !bytes.Contains(signed, []byte("(Brussels)")) {
@@ -97,7 +98,7 @@ func TestExplicitFlowRSA(t *testing.T) {
 // TestExplicitFlowPSSv1: the same over CSC v1 with RSASSA-PSS and SHA-384,
 // the credential given by -credential and the PIN and code typed on stdin.
 func TestExplicitFlowPSSv1(t *testing.T) {
-	pdfTools(t)
+	padestest.RequireTools(t)
 	e := newEnv(t, credSpec{hsm.RSA2048, sam.AuthModeExplicit}, credSpec{hsm.ECP256, sam.AuthModeExplicit})
 	out := filepath.Join(e.dir, "signed.pdf")
 	otp := e.totp()
@@ -125,7 +126,7 @@ func TestExplicitFlowPSSv1(t *testing.T) {
 // walks the server's login, consent and TOTP pages and follows the
 // redirect to cscsign's loopback listener).
 func TestOAuthFlowEC(t *testing.T) {
-	pdfTools(t)
+	padestest.RequireTools(t)
 	e := newEnv(t, credSpec{hsm.ECP256, sam.AuthModeOAuth2Code})
 	out := filepath.Join(e.dir, "signed.pdf")
 	otp := e.totp()
@@ -196,7 +197,7 @@ func TestServerErrorIsOneSafeLine(t *testing.T) {
 // carries a timestamp token over the signature value, signed by the
 // server's TSA under the development CA.
 func TestTimestampedBT(t *testing.T) {
-	pdfTools(t)
+	padestest.RequireTools(t)
 	e := newEnv(t, credSpec{hsm.ECP256, sam.AuthModeExplicit})
 	out := filepath.Join(e.dir, "signed.pdf")
 	otp := e.totp()
@@ -328,7 +329,7 @@ func TestHelp(t *testing.T) {
 // the hash, the credential chosen at the numbered prompt and the code read
 // from stdin once the text has gone out.
 func TestExplicitFlowSMS(t *testing.T) {
-	pdfTools(t)
+	padestest.RequireTools(t)
 	e := newEnv(t, credSpec{hsm.RSA2048, sam.AuthModeExplicit}, credSpec{hsm.ECP256, sam.AuthModeExplicit})
 	for _, api := range []string{"v2", "v1"} {
 		t.Run(api, func(t *testing.T) {

@@ -64,9 +64,9 @@ type Validator struct {
 	pdfsig, qpdf, nss string
 }
 
-// NewValidator finds the tools and makes the NSS database trusting root; it
-// skips the test when a tool is missing, unless tools are required.
-func NewValidator(t testing.TB, root *x509.Certificate) *Validator {
+// RequireTools skips the test when pdfsig, qpdf or certutil is missing,
+// unless tools are required, and returns their paths.
+func RequireTools(t testing.TB) (pdfsig, qpdf, certutil string) {
 	t.Helper()
 	var missing []string
 	look := func(name string) string {
@@ -76,15 +76,22 @@ func NewValidator(t testing.TB, root *x509.Certificate) *Validator {
 		}
 		return p
 	}
-	v := &Validator{pdfsig: look("pdfsig"), qpdf: look("qpdf")}
-	certutil := look("certutil")
+	pdfsig, qpdf, certutil = look("pdfsig"), look("qpdf"), look("certutil")
 	if len(missing) > 0 {
 		if os.Getenv("CSC_TEST_REQUIRE_PDF_TOOLS") == "1" || os.Getenv("CI") == "true" {
 			t.Fatalf("missing %v: make test-deps installs poppler-utils, qpdf and libnss3-tools", missing)
 		}
 		t.Skipf("missing %v (make test-deps installs poppler-utils, qpdf and libnss3-tools)", missing)
 	}
-	v.nss = t.TempDir()
+	return pdfsig, qpdf, certutil
+}
+
+// NewValidator finds the tools (see RequireTools) and makes the NSS
+// database trusting root.
+func NewValidator(t testing.TB, root *x509.Certificate) *Validator {
+	t.Helper()
+	pdfsig, qpdf, certutil := RequireTools(t)
+	v := &Validator{pdfsig: pdfsig, qpdf: qpdf, nss: t.TempDir()}
 	run(t, certutil, "-N", "-d", "sql:"+v.nss, "--empty-password")
 	ca := filepath.Join(v.nss, "root.pem")
 	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: root.Raw}), 0o600); err != nil {
