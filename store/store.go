@@ -479,6 +479,13 @@ func migrations() []*gormigrate.Migration {
 				return tx.Migrator().DropTable("operators", "phone_changes", "enrolments", "activations", "throttles")
 			},
 		},
+		{
+			// Revocation: the certificates the development CA issues, with
+			// their revocation state, and each authority's current CRL.
+			ID:       "2026120601_revocation",
+			Migrate:  migrateRevocation,
+			Rollback: func(tx *gorm.DB) error { return tx.Migrator().DropTable("revocation_lists", "issued_certificates") },
+		},
 	}
 }
 
