@@ -112,8 +112,18 @@ func (s *SAM) SetSignerStatus(ctx context.Context, signerID, status, actor strin
 // DeleteCredential removes a credential with its PIN, SADs and challenges,
 // drops its unwrapped key from the HSM cache and audits the deletion. The
 // wrapped key blob is gone with the row, so the key cannot be used again;
-// audit entries that name the credential stay.
+// audit entries that name the credential stay. A certificate the
+// development CA issued for it is revoked first (reason
+// cessationOfOperation, unless it was revoked before), so the CRL and OCSP
+// say the key is gone.
 func (s *SAM) DeleteCredential(ctx context.Context, credentialID, actor string) error {
+	cred, err := s.db.Credential(ctx, credentialID)
+	if err != nil {
+		return err
+	}
+	if _, _, err := s.revokeCertificateOf(ctx, cred, ReasonCessationOfOperation, actor); err != nil {
+		return err
+	}
 	if err := s.db.DeleteCredential(ctx, credentialID); err != nil {
 		return err
 	}

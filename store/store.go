@@ -31,6 +31,10 @@ var ErrNotFound = errors.New("store: not found")
 // ErrConflict is returned when an insert clashes with an existing key.
 var ErrConflict = errors.New("store: already exists")
 
+// ErrRevoked is returned when a revoked credential would change status:
+// revocation is final.
+var ErrRevoked = errors.New("store: credential is revoked")
+
 // Config selects and tunes the database.
 type Config struct {
 	// Driver is "sqlite" (default) or "postgres".
