@@ -168,9 +168,9 @@ func (s *SAM) storeAuthority(ctx context.Context, a *store.Authority, cert *x509
 }
 
 // DevCACertificate returns the development CA certificate after checking its
-// row, or an error wrapping store.ErrNotFound if there is none.
+// row, or ErrNoDevCA (wrapping store.ErrNotFound) if there is none.
 func (s *SAM) DevCACertificate(ctx context.Context) (*x509.Certificate, error) {
-	ca, err := s.loadAuthority(ctx, DevCAID)
+	ca, err := s.devCA(ctx)
 	if err != nil {
 		return nil, err
 	}

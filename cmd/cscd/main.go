@@ -114,7 +114,9 @@ func serve(ctx context.Context, configPath string, log *slog.Logger, ln net.List
 		return err
 	}
 	defer db.Close()
-	var samOpts []sam.Option
+	// Certificates the development CA issues point to this server's CRL,
+	// OCSP responder and CA certificate.
+	samOpts := []sam.Option{sam.WithPublicURL(cfg.Server.PublicURL)}
 	smsSender, err := cfg.NewSMSSender(log)
 	if err != nil {
 		return err
@@ -156,7 +158,7 @@ func serve(ctx context.Context, configPath string, log *slog.Logger, ln net.List
 			Lang: cfg.Service.Lang, Description: cfg.Service.Description},
 		MaxBodyBytes: cfg.Server.MaxBodyBytes, MaxInFlight: cfg.Server.MaxInFlight, OAuth2URL: cfg.Server.PublicURL,
 	}, api.Deps{
-		SAM: signing, TSA: signing, Tokens: oauth.Tokens{Logins: logins, OAuth: authz}, Store: db, OAuth: authz,
+		SAM: signing, TSA: signing, Revocation: signing, Tokens: oauth.Tokens{Logins: logins, OAuth: authz}, Store: db, OAuth: authz,
 		Logger: log, Registry: reg, PoolStats: keys.PoolStats,
 		Checks: []api.Check{{Name: "database", Ping: db.Ping}, {Name: "hsm", Ping: keys.Ping}},
 		Enrol:  enrol,
