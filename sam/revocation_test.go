@@ -359,3 +359,48 @@ func selfSigned(t *testing.T) *x509.Certificate {
 	}
 	return c
 }
+
+// TestRevokedSignerRevokesCredentials: revoking a signer puts the
+// certificates of all its credentials on the CRL.
+func TestRevokedSignerRevokesCredentials(t *testing.T) {
+	forEachDB(t, testConfig(), func(t *testing.T, f *fixture) {
+		ca := f.devCA()
+		cred, leaf := f.certified(f.sam, "rev-erin")
+		if err := f.sam.SetSignerStatus(ctx, cred.SignerID, store.StatusDisabled, "operator"); err != nil {
+			t.Fatal(err)
+		}
+		if len(fetchCRL(t, f.sam, ca).RevokedCertificateEntries) != 0 {
+			t.Fatal("disabling a signer revoked a certificate")
+		}
+		if err := f.sam.SetSignerStatus(ctx, cred.SignerID, store.StatusRevoked, "operator"); err != nil {
+			t.Fatal(err)
+		}
+		e := crlEntry(fetchCRL(t, f.sam, ca), leaf.SerialNumber)
+		if e == nil || e.ReasonCode != int(sam.ReasonCessationOfOperation) {
+			t.Fatalf("CRL entry after revoking the signer: %+v", e)
+		}
+		if c, err := f.st.Credential(ctx, cred.ID); err != nil || c.Status != store.StatusRevoked {
+			t.Fatalf("credential of a revoked signer: %+v %v", c, err)
+		}
+	})
+}
+
+// TestRevocationRSACA: an RSA development CA signs CRLs and OCSP responses
+// that verify too.
+func TestRevocationRSACA(t *testing.T) {
+	f := newFixture(t, store.DriverSQLite, testConfig())
+	ca, _, err := f.sam.InitDevCA(ctx, sam.DevCAConfig{KeyAlgorithm: hsm.RSA2048})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cred, leaf := f.certified(f.sam, "rev-rsa")
+	if _, err := f.sam.RevokeCredential(ctx, cred.ID, sam.ReasonAffiliationChanged, "operator"); err != nil {
+		t.Fatal(err)
+	}
+	if e := crlEntry(fetchCRL(t, f.sam, ca), leaf.SerialNumber); e == nil || e.ReasonCode != int(sam.ReasonAffiliationChanged) {
+		t.Fatalf("CRL entry: %+v", e)
+	}
+	if r, _ := ocspStatus(t, f.sam, leaf, ca); r.Status != ocsp.Revoked || r.RevocationReason != ocsp.AffiliationChanged {
+		t.Fatalf("OCSP: status %d reason %d", r.Status, r.RevocationReason)
+	}
+}

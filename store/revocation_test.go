@@ -1,8 +1,16 @@
 package store_test
 
 import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"errors"
+	"math/big"
 	"testing"
+	"time"
 
 	"github.com/openrssp/rssp/store"
 	"github.com/openrssp/rssp/store/storetest"
@@ -94,6 +102,122 @@ func TestRevocationFirstRevokeCreatesState(t *testing.T) {
 		l, err = s.RevocationList(ctx, "dev-ca")
 		if err != nil || l.Revision != 1 || l.Number != 1 || l.Covers != 1 {
 			t.Fatalf("state: %+v, %v", l, err)
+		}
+	})
+}
+
+// TestRevocationMigrationBackfill: the revocation migration records the
+// certificates the development CA issued before it (credential leaves and
+// the TSA certificate), and nothing from other issuers.
+func TestRevocationMigrationBackfill(t *testing.T) {
+	for _, d := range storetest.Drivers() {
+		t.Run(d, func(t *testing.T) {
+			cfg := storetest.Config(t, d)
+			s, err := store.Open(ctx, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The schema as it was before the migration, with data.
+			if err := s.DB().Exec("DELETE FROM migrations WHERE id = ?", "2026120601_revocation").Error; err != nil {
+				t.Fatal(err)
+			}
+			if err := s.DB().Migrator().DropTable("revocation_lists", "issued_certificates"); err != nil {
+				t.Fatal(err)
+			}
+			ca, caKey := testCert(t, "Dev CA", nil, nil)
+			other, otherKey := testCert(t, "Other CA", nil, nil)
+			leaf, _ := testCert(t, "Leaf", ca, caKey)
+			foreign, _ := testCert(t, "Foreign", other, otherKey)
+			tsa, _ := testCert(t, "TSA", ca, caKey)
+			for _, a := range []*store.Authority{{ID: "dev-ca", Certificate: ca.Raw}, {ID: "dev-tsa", Certificate: tsa.Raw}} {
+				a.KeyAlgorithm, a.KeyBlob, a.KeyMAC, a.PublicKey = "EC-P256", []byte{1}, []byte{2}, []byte{3}
+				if err := s.CreateAuthority(ctx, a); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_, c := seed(t, s)
+			if err := s.SetCredentialCertificates(ctx, c.ID, append(append([]byte{}, leaf.Raw...), ca.Raw...), store.StatusActive); err != nil {
+				t.Fatal(err)
+			}
+			c2 := *c
+			c2.ID, c2.Certificates = "cred-foreign", append(append([]byte{}, foreign.Raw...), other.Raw...)
+			if err := s.CreateCredential(ctx, &c2); err != nil {
+				t.Fatal(err)
+			}
+			s.Close()
+
+			s, err = store.Open(ctx, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			got, err := s.IssuedCertificate(ctx, "dev-ca", leaf.SerialNumber.Text(16))
+			if err != nil || got.CredentialID != c.ID || got.Purpose != "signer" || got.RevokedAt != 0 || got.NotAfter != leaf.NotAfter.UnixMilli() {
+				t.Fatalf("backfilled leaf: %+v, %v", got, err)
+			}
+			if got, err := s.IssuedCertificate(ctx, "dev-ca", tsa.SerialNumber.Text(16)); err != nil || got.Purpose != "tsa" {
+				t.Fatalf("backfilled TSA certificate: %+v, %v", got, err)
+			}
+			if _, err := s.IssuedCertificate(ctx, "dev-ca", foreign.SerialNumber.Text(16)); !errors.Is(err, store.ErrNotFound) {
+				t.Fatalf("a foreign certificate was recorded: %v", err)
+			}
+		})
+	}
+}
+
+// testCert makes a certificate signed by parent (self-signed when nil).
+func testCert(t *testing.T, cn string, parent *x509.Certificate, parentKey crypto.Signer) (*x509.Certificate, crypto.Signer) {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: serial.Add(serial, big.NewInt(1)), Subject: pkix.Name{CommonName: cn},
+		NotBefore: time.Now().Add(-time.Minute), NotAfter: time.Now().Add(time.Hour).Truncate(time.Second),
+		IsCA: parent == nil, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature}
+	if parent == nil {
+		parent, parentKey = tmpl, k
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, k.Public(), parentKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, k
+}
+
+// TestRevokedCredentialIsFinal: once revoked, a credential's status and
+// certificates no longer change.
+func TestRevokedCredentialIsFinal(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		_, c := seed(t, s)
+		if err := s.SetCredentialStatus(ctx, c.ID, store.StatusRevoked, 1); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SetCredentialStatus(ctx, c.ID, store.StatusRevoked, 2); err != nil {
+			t.Fatalf("revoking twice: %v", err)
+		}
+		for _, st := range []string{store.StatusActive, store.StatusDisabled} {
+			if err := s.SetCredentialStatus(ctx, c.ID, st, 3); !errors.Is(err, store.ErrRevoked) {
+				t.Fatalf("status %s on a revoked credential: %v", st, err)
+			}
+		}
+		if err := s.SetCredentialCertificates(ctx, c.ID, []byte{1}, store.StatusActive); !errors.Is(err, store.ErrRevoked) {
+			t.Fatalf("new certificates on a revoked credential: %v", err)
+		}
+		if err := s.SetCredentialStatus(ctx, "nope", store.StatusActive, 3); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("unknown credential: %v", err)
+		}
+		got, err := s.Credential(ctx, c.ID)
+		if err != nil || got.Status != store.StatusRevoked || len(got.Certificates) != 0 {
+			t.Fatalf("revoked credential changed: %+v %v", got, err)
 		}
 	})
 }
