@@ -39,11 +39,16 @@ var ErrNoDevCA = &Error{Code: "invalid_request", Description: "This service has 
 // less than half of the response validity has passed. A revocation on
 // another node is therefore seen on the next request; the cache only saves
 // the signature. The cache is bounded (maxOCSPCache) and starts over when
-// full.
+// full. Serials the CA never issued are unbounded in number, so fresh
+// "unknown" answers are also bounded per node and minute
+// (maxUnknownPerMinute).
 type revocation struct {
 	mu        sync.Mutex
 	crlDigest [32]byte // SHA-256 of the last stored CRL this node verified
 	ocsp      map[ocspKey]*ocspEntry
+
+	unknownMinute int64 // unix minute of unknownSigned
+	unknownSigned int   // unknown-serial responses signed in that minute
 }
 
 // maxCRLAttempts bounds re-reads when other nodes store CRLs concurrently.

@@ -23,6 +23,13 @@ const MaxOCSPRequest = 4 << 10
 // maxOCSPCache bounds the pre-produced OCSP responses a node keeps.
 const maxOCSPCache = 4096
 
+// maxUnknownPerMinute bounds how many "unknown" responses a node signs per
+// minute. Serials the CA issued are few, but anyone can ask about any
+// number of serials it never issued; past this bound such requests get the
+// unsigned tryLater status, so no number of clients can make the HSM sign
+// or the audit log grow without bound.
+const maxUnknownPerMinute = 60
+
 type ocspKey struct {
 	serial string
 	hash   crypto.Hash
@@ -46,7 +53,9 @@ type ocspEntry struct {
 // extensions (a nonce) are ignored, as for pre-produced responses
 // (RFC 5019). A request that does not decode, is larger than
 // MaxOCSPRequest or is signed gets the unsigned malformedRequest response;
-// one for another issuer gets unauthorized. The error is non-nil only when
+// one for another issuer gets unauthorized; beyond maxUnknownPerMinute
+// fresh answers for never issued serials per node, tryLater. The error is
+// non-nil only when
 // the service itself failed (database, HSM), never for bad input.
 //
 // The HSM signs at most once per call, and only when no cached response for
@@ -131,6 +140,9 @@ func (s *SAM) ocspResponse(ctx context.Context, ca *authority, serial *big.Int, 
 		now.Before(e.nextUpdate.Add(-s.cfg.OCSPValidity/2)) {
 		return e.der, nil
 	}
+	if !known && !s.revo.allowUnknown(now) {
+		return ocsp.TryLaterErrorResponse, nil
+	}
 	this := now.UTC().Truncate(time.Second)
 	tmpl := ocsp.Response{Status: ocsp.Unknown, SerialNumber: serial, ThisUpdate: this,
 		NextUpdate: this.Add(s.cfg.OCSPValidity), IssuerHash: hash}
@@ -170,6 +182,21 @@ func (s *SAM) ocspResponse(ctx context.Context, ca *authority, serial *big.Int, 
 	s.revo.ocsp[key] = &ocspEntry{der: der, known: known, revokedAt: revokedAt, thisUpdate: tmpl.ThisUpdate, nextUpdate: tmpl.NextUpdate}
 	s.revo.mu.Unlock()
 	return der, nil
+}
+
+// allowUnknown spends one of this minute's signatures of unknown serials.
+func (r *revocation) allowUnknown(now time.Time) bool {
+	minute := now.Unix() / 60
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.unknownMinute != minute {
+		r.unknownMinute, r.unknownSigned = minute, 0
+	}
+	if r.unknownSigned >= maxUnknownPerMinute {
+		return false
+	}
+	r.unknownSigned++
+	return true
 }
 
 // ValidationData returns the revocation data a PAdES B-LT signature embeds

@@ -404,3 +404,37 @@ func TestRevocationRSACA(t *testing.T) {
 		t.Fatalf("OCSP: status %d reason %d", r.Status, r.RevocationReason)
 	}
 }
+
+// TestOCSPUnknownSerialsBounded: asking about many never issued serials
+// cannot make the CA key sign without bound; the excess gets tryLater,
+// cached answers still come, and the budget returns the next minute.
+func TestOCSPUnknownSerialsBounded(t *testing.T) {
+	f := newFixture(t, store.DriverSQLite, testConfig())
+	ca := f.devCA()
+	_, leaf := f.certified(f.sam, "rev-frank")
+	tryLater := 0
+	for i := range 100 {
+		resp, err := f.sam.OCSP(ctx, mustRequest(t, &x509.Certificate{SerialNumber: big.NewInt(int64(1000 + i))}, ca))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ocsp.ParseResponse(resp, ca); isResponseError(err, ocsp.TryLater) {
+			tryLater++
+		} else if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := f.countEvents(sam.EventOCSPSigned); tryLater != 40 || n != 60 {
+		t.Fatalf("100 unknown serials: %d tryLater, %d signatures; want 40 and 60", tryLater, n)
+	}
+	if r, _ := ocspStatus(t, f.sam, leaf, ca); r.Status != ocsp.Good {
+		t.Fatal("an issued certificate was refused with the unknown budget spent")
+	}
+	if r, _ := ocspStatus(t, f.sam, &x509.Certificate{SerialNumber: big.NewInt(1000)}, ca); r.Status != ocsp.Unknown {
+		t.Fatal("a cached unknown answer was refused with the budget spent")
+	}
+	f.clock.Advance(time.Minute)
+	if r, _ := ocspStatus(t, f.sam, &x509.Certificate{SerialNumber: big.NewInt(5000)}, ca); r.Status != ocsp.Unknown {
+		t.Fatal("the budget did not come back after a minute")
+	}
+}
