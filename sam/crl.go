@@ -47,6 +47,12 @@ type revocation struct {
 	crlDigest [32]byte // SHA-256 of the last stored CRL this node verified
 	ocsp      map[ocspKey]*ocspEntry
 
+	// crlSign and ocspSign let one request of this node at a time use the
+	// CA key for a CRL or an OCSP response; requests that waited re-check
+	// the stored CRL or the cache first, so a burst of requests after a
+	// revocation costs one signature per node, not one per request.
+	crlSign, ocspSign sync.Mutex
+
 	unknownMinute int64 // unix minute of unknownSigned
 	unknownSigned int   // unknown-serial responses signed in that minute
 }
@@ -68,30 +74,55 @@ func (s *SAM) CRL(ctx context.Context) ([]byte, error) {
 		return nil, err
 	}
 	for range maxCRLAttempts {
-		row, err := s.db.RevocationList(ctx, DevCAID)
-		if errors.Is(err, store.ErrNotFound) {
-			row, err = &store.RevocationList{AuthorityID: DevCAID}, nil
+		if der, ok, err := s.freshCRL(ctx, ca); err != nil || ok {
+			return der, err
 		}
-		if err != nil {
-			return nil, err
-		}
-		now := s.now()
-		if row.Number > 0 && row.Covers >= row.Revision && now.UnixMilli() < row.NextUpdate-s.cfg.CRLValidity.Milliseconds()/2 {
-			if err := s.checkStoredCRL(ca, row); err != nil {
-				return nil, err
+		// Stale: one request of this node signs, the others wait for it and
+		// then find the new CRL fresh.
+		der, stored, err := func() ([]byte, bool, error) {
+			s.revo.crlSign.Lock()
+			defer s.revo.crlSign.Unlock()
+			if der, ok, err := s.freshCRL(ctx, ca); err != nil || ok {
+				return der, ok, err
 			}
-			return row.DER, nil
-		}
-		der, stored, err := s.signCRL(ctx, ca, row, now)
-		if err != nil {
-			return nil, err
-		}
-		if stored {
-			return der, nil
+			row, err := s.revocationRow(ctx)
+			if err != nil {
+				return nil, false, err
+			}
+			return s.signCRL(ctx, ca, row, s.now())
+		}()
+		if err != nil || stored {
+			return der, err
 		}
 		// Another node stored a CRL first: serve that one.
 	}
 	return nil, errors.New("sam: CRL: the stored CRL kept changing")
+}
+
+// revocationRow reads the dev CA's revocation state; none yet is the zero
+// state.
+func (s *SAM) revocationRow(ctx context.Context) (*store.RevocationList, error) {
+	row, err := s.db.RevocationList(ctx, DevCAID)
+	if errors.Is(err, store.ErrNotFound) {
+		return &store.RevocationList{AuthorityID: DevCAID}, nil
+	}
+	return row, err
+}
+
+// freshCRL returns the stored CRL if it covers every revocation and has
+// more than half of its validity left, after checking it.
+func (s *SAM) freshCRL(ctx context.Context, ca *authority) ([]byte, bool, error) {
+	row, err := s.revocationRow(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	if row.Number == 0 || row.Covers < row.Revision || s.now().UnixMilli() >= row.NextUpdate-s.cfg.CRLValidity.Milliseconds()/2 {
+		return nil, false, nil
+	}
+	if err := s.checkStoredCRL(ca, row); err != nil {
+		return nil, false, err
+	}
+	return row.DER, true, nil
 }
 
 // checkStoredCRL verifies a CRL read from the database once per content:

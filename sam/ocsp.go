@@ -132,14 +132,15 @@ func (s *SAM) ocspResponse(ctx context.Context, ca *authority, serial *big.Int, 
 	if known {
 		revokedAt = rec.RevokedAt
 	}
-	now := s.now()
-	s.revo.mu.Lock()
-	e := s.revo.ocsp[key]
-	s.revo.mu.Unlock()
-	if e != nil && e.known == known && e.revokedAt == revokedAt && !now.Before(e.thisUpdate) &&
-		now.Before(e.nextUpdate.Add(-s.cfg.OCSPValidity/2)) {
-		return e.der, nil
+	if der := s.cachedOCSP(key, known, revokedAt); der != nil {
+		return der, nil
 	}
+	s.revo.ocspSign.Lock()
+	defer s.revo.ocspSign.Unlock()
+	if der := s.cachedOCSP(key, known, revokedAt); der != nil { // made while we waited
+		return der, nil
+	}
+	now := s.now()
 	if !known && !s.revo.allowUnknown(now) {
 		return ocsp.TryLaterErrorResponse, nil
 	}
@@ -182,6 +183,20 @@ func (s *SAM) ocspResponse(ctx context.Context, ca *authority, serial *big.Int, 
 	s.revo.ocsp[key] = &ocspEntry{der: der, known: known, revokedAt: revokedAt, thisUpdate: tmpl.ThisUpdate, nextUpdate: tmpl.NextUpdate}
 	s.revo.mu.Unlock()
 	return der, nil
+}
+
+// cachedOCSP returns the cached response for key if it says this state and
+// has more than half of its validity left, else nil.
+func (s *SAM) cachedOCSP(key ocspKey, known bool, revokedAt int64) []byte {
+	now := s.now()
+	s.revo.mu.Lock()
+	e := s.revo.ocsp[key]
+	s.revo.mu.Unlock()
+	if e != nil && e.known == known && e.revokedAt == revokedAt && !now.Before(e.thisUpdate) &&
+		now.Before(e.nextUpdate.Add(-s.cfg.OCSPValidity/2)) {
+		return e.der
+	}
+	return nil
 }
 
 // allowUnknown spends one of this minute's signatures of unknown serials.

@@ -9,6 +9,7 @@ import (
 	"crypto/x509/pkix"
 	"errors"
 	"math/big"
+	"sync"
 	"testing"
 	"time"
 
@@ -437,4 +438,46 @@ func TestOCSPUnknownSerialsBounded(t *testing.T) {
 	if r, _ := ocspStatus(t, f.sam, &x509.Certificate{SerialNumber: big.NewInt(5000)}, ca); r.Status != ocsp.Unknown {
 		t.Fatal("the budget did not come back after a minute")
 	}
+}
+
+// TestRevocationBurst: a burst of requests right after a revocation, on two
+// nodes, costs at most one CRL signature per node and one OCSP signature
+// per node, and every request gets the same CRL.
+func TestRevocationBurst(t *testing.T) {
+	forEachDB(t, testConfig(), func(t *testing.T, f *fixture) {
+		ca := f.devCA()
+		nodes := []*sam.SAM{f.node(), f.node()}
+		cred, leaf := f.certified(nodes[0], "rev-gina")
+		fetchCRL(t, nodes[0], ca)
+		if _, err := nodes[1].RevokeCredential(ctx, cred.ID, sam.ReasonSuperseded, "operator"); err != nil {
+			t.Fatal(err)
+		}
+		crlsBefore, ocspBefore := f.countEvents(sam.EventCRLSigned), f.countEvents(sam.EventOCSPSigned)
+		req := mustRequest(t, leaf, ca)
+		var wg sync.WaitGroup
+		crls := make([][]byte, 16)
+		errs := make([]error, 32)
+		for i := range 16 {
+			wg.Add(2)
+			go func() { defer wg.Done(); crls[i], errs[i] = nodes[i%2].CRL(ctx) }()
+			go func() { defer wg.Done(); _, errs[16+i] = nodes[i%2].OCSP(ctx, req) }()
+		}
+		wg.Wait()
+		for _, err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, der := range crls[1:] {
+			if !bytes.Equal(der, crls[0]) {
+				t.Fatal("nodes served different CRLs after the burst")
+			}
+		}
+		if n := f.countEvents(sam.EventCRLSigned) - crlsBefore; n < 1 || n > 2 {
+			t.Fatalf("%d CRL signatures for a burst of 16 on 2 nodes, want 1 or 2", n)
+		}
+		if n := f.countEvents(sam.EventOCSPSigned) - ocspBefore; n != 2 {
+			t.Fatalf("%d OCSP signatures for a burst of 16 on 2 nodes, want 2 (one per node)", n)
+		}
+	})
 }
