@@ -159,7 +159,7 @@ func newEnv(t testing.TB, driver string, algs ...hsm.KeyAlgorithm) *env {
 		Service:      api.ServiceInfo{Name: "RSSP test", Logo: "https://127.0.0.1/logo.png", Region: "EU", Lang: "en-US", Description: "test"},
 		MaxBodyBytes: 64 << 10, MaxDocumentBytes: 1 << 20, OAuth2URL: ts.URL,
 	}, api.Deps{
-		SAM: s, TSA: s, Tokens: oauth.Tokens{Logins: logins, OAuth: authz}, Store: db, OAuth: authz, Logger: logger, Now: clock.Now,
+		SAM: s, TSA: s, Revocation: s, Tokens: oauth.Tokens{Logins: logins, OAuth: authz}, Store: db, OAuth: authz, Logger: logger, Now: clock.Now,
 		PoolStats: keys.PoolStats, Checks: []api.Check{{Name: "database", Ping: db.Ping}, {Name: "hsm", Ping: keys.Ping}},
 		Admin: s, Enrol: enrol,
 	})

@@ -58,6 +58,13 @@ type Config struct {
 	// 20): every answer costs an HSM signature and an audit record.
 	TimestampRate  float64
 	TimestampBurst int
+	// RevocationRate and RevocationBurst bound the unauthenticated CRL, CA
+	// certificate and OCSP endpoints per client address (default 50 per
+	// second after a burst of 100): answers come from caches, but each
+	// costs database reads, and an OCSP request for a new serial a
+	// signature.
+	RevocationRate  float64
+	RevocationBurst int
 }
 
 // Signing is what the handlers need from the SAM.
@@ -122,6 +129,9 @@ type Deps struct {
 	Store  ReadModel
 	// TSA issues timestamps (signatures/timestamp and /tsa); optional.
 	TSA Timestamping
+	// Revocation publishes the development CA's certificate, CRL and OCSP
+	// answers (/ca/cert, /ca/crl, /ocsp); optional.
+	Revocation Revocation
 	// OAuth serves oauth2/token, oauth2/revoke and the RFC 8414 metadata;
 	// optional.
 	OAuth  OAuthEndpoints
@@ -145,6 +155,7 @@ type Server struct {
 	cfg      Config
 	sam      Signing
 	tsa      Timestamping
+	revo     Revocation
 	tokens   Tokens
 	db       ReadModel
 	oauth    OAuthEndpoints
@@ -160,6 +171,8 @@ type Server struct {
 	loginLimit *failureLimiter
 	// tsaLimit bounds RFC 3161 requests per client address.
 	tsaLimit *failureLimiter
+	// revoLimit bounds CRL, CA certificate and OCSP requests per address.
+	revoLimit *failureLimiter
 }
 
 // New builds the server and its routes.
@@ -188,6 +201,12 @@ func New(cfg Config, d Deps) *Server {
 	if cfg.TimestampBurst <= 0 {
 		cfg.TimestampBurst = 20
 	}
+	if cfg.RevocationRate <= 0 {
+		cfg.RevocationRate = 50
+	}
+	if cfg.RevocationBurst <= 0 {
+		cfg.RevocationBurst = 100
+	}
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -198,7 +217,7 @@ func New(cfg Config, d Deps) *Server {
 		d.Registry = prometheus.NewRegistry()
 	}
 	s := &Server{
-		cfg: cfg, sam: d.SAM, tsa: d.TSA, tokens: d.Tokens, db: d.Store, oauth: d.OAuth, checks: d.Checks, log: d.Logger, now: d.Now,
+		cfg: cfg, sam: d.SAM, tsa: d.TSA, revo: d.Revocation, tokens: d.Tokens, db: d.Store, oauth: d.OAuth, checks: d.Checks, log: d.Logger, now: d.Now,
 		inflight: make(chan struct{}, cfg.MaxInFlight),
 		docSlots: make(chan struct{}, cfg.MaxDocumentsInFlight),
 	}
@@ -212,6 +231,7 @@ func New(cfg Config, d Deps) *Server {
 	e.Use(s.requestIDs, s.accessLog, s.metrics.middleware(s), s.recoverPanics)
 	s.loginLimit = newFailureLimiter(cfg.LoginRate, cfg.LoginBurst, d.Now)
 	s.tsaLimit = newFailureLimiter(cfg.TimestampRate, cfg.TimestampBurst, d.Now)
+	s.revoLimit = newFailureLimiter(cfg.RevocationRate, cfg.RevocationBurst, d.Now)
 	s.routes(e, d.Registry)
 	s.adminRoutes(e, d.Admin)
 	s.enrolRoutes(e, d.Enrol)
@@ -306,6 +326,13 @@ func (s *Server) routes(e *echo.Echo, reg *prometheus.Registry) {
 	}
 	if s.tsa != nil {
 		e.POST("/tsa", s.rfc3161, s.limit, s.tsaLimit.middlewareEvery)
+	}
+	if s.revo != nil {
+		mw := []echo.MiddlewareFunc{s.limit, s.revoLimit.middlewareEvery}
+		e.GET(sam.CRLPath, s.caCRL, mw...)
+		e.GET(sam.CACertPath, s.caCert, mw...)
+		e.POST(sam.OCSPPath, s.ocspPost, mw...)
+		e.GET(sam.OCSPPath+"/*", s.ocspGet, mw...)
 	}
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)

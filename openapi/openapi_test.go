@@ -41,6 +41,7 @@ var contractRoutes = []struct{ method, path string }{
 	{"POST", "/oauth2/token"}, {"POST", "/oauth2/revoke"}, {"GET", "/.well-known/oauth-authorization-server"},
 	{"GET", "/healthz"}, {"GET", "/readyz"}, {"GET", "/metrics"}, {"GET", "/openapi.yaml"}, {"GET", "/logo.png"},
 	{"POST", "/tsa"},
+	{"GET", "/ca/cert"}, {"GET", "/ca/crl"}, {"POST", "/ocsp"}, {"GET", "/ocsp/{request}"},
 	{"POST", "/admin/v1/signers"}, {"GET", "/admin/v1/signers"}, {"POST", "/admin/v1/signers/{id}/activation"},
 	{"POST", "/admin/v1/signers/{id}/phone-changes"}, {"POST", "/admin/v1/phone-changes/{id}/confirm"},
 	{"POST", "/admin/v1/phone-changes/{id}/approve"}, {"POST", "/admin/v1/signers/{id}/factors/{kind}/reset"},
@@ -173,10 +174,20 @@ func TestOperationsDeclareTheirStatusesAndSecurity(t *testing.T) {
 			success: "200", statuses: []string{"400", "413", "415", "429", "500"}, without: []string{"401", "404"}, security: "none",
 		},
 		{
+			name:    "development CA publication",
+			match:   func(_, p string) bool { return strings.HasPrefix(p, "/ca/") },
+			success: "200", statuses: []string{"404", "429", "500"}, without: []string{"400", "401"}, security: "none",
+		},
+		{
+			name:    "OCSP responder",
+			match:   func(_, p string) bool { return strings.HasPrefix(p, "/ocsp") },
+			success: "200", statuses: []string{"429", "500"}, without: []string{"400", "401", "404", "413"}, security: "none",
+		},
+		{
 			name: "operational endpoints",
 			match: func(_, p string) bool {
 				return !strings.HasPrefix(p, "/csc/") && !strings.HasPrefix(p, "/oauth2/") && !strings.HasPrefix(p, "/admin/") &&
-					!strings.HasPrefix(p, "/enrol") && p != "/tsa"
+					!strings.HasPrefix(p, "/enrol") && p != "/tsa" && !strings.HasPrefix(p, "/ca/") && !strings.HasPrefix(p, "/ocsp")
 			},
 			success: "200", statuses: []string{"500"}, without: []string{"400", "401", "429"}, security: "none",
 		},

@@ -87,6 +87,9 @@ func (s *SAM) CreateSigner(ctx context.Context, n NewSigner) (*store.Signer, err
 // SetSignerStatus enables or disables a signer. Unless the new status is
 // active, the signer's service tokens and outstanding SADs are revoked in the
 // same transaction, and its unwrapped keys are dropped from the HSM cache.
+// Status revoked also revokes each of the signer's credentials for good
+// (RevokeCredential, reason cessationOfOperation), so their development CA
+// certificates go on the CRL.
 func (s *SAM) SetSignerStatus(ctx context.Context, signerID, status, actor string) error {
 	switch status {
 	case store.StatusActive, store.StatusDisabled, store.StatusRevoked:
@@ -103,6 +106,11 @@ func (s *SAM) SetSignerStatus(ctx context.Context, signerID, status, actor strin
 		}
 		for _, c := range creds {
 			s.keys.Forget(c.ID)
+			if status == store.StatusRevoked && c.Status != store.StatusRevoked {
+				if _, err := s.RevokeCredential(ctx, c.ID, ReasonCessationOfOperation, actor); err != nil {
+					return err
+				}
+			}
 		}
 	}
 	return s.audit(ctx, event{Event: EventSignerStatus, Outcome: OutcomeOK, Actor: actor,
@@ -112,8 +120,18 @@ func (s *SAM) SetSignerStatus(ctx context.Context, signerID, status, actor strin
 // DeleteCredential removes a credential with its PIN, SADs and challenges,
 // drops its unwrapped key from the HSM cache and audits the deletion. The
 // wrapped key blob is gone with the row, so the key cannot be used again;
-// audit entries that name the credential stay.
+// audit entries that name the credential stay. A certificate the
+// development CA issued for it is revoked first (reason
+// cessationOfOperation, unless it was revoked before), so the CRL and OCSP
+// say the key is gone.
 func (s *SAM) DeleteCredential(ctx context.Context, credentialID, actor string) error {
+	cred, err := s.db.Credential(ctx, credentialID)
+	if err != nil {
+		return err
+	}
+	if _, _, err := s.revokeCertificateOf(ctx, cred, ReasonCessationOfOperation, actor); err != nil {
+		return err
+	}
 	if err := s.db.DeleteCredential(ctx, credentialID); err != nil {
 		return err
 	}

@@ -168,9 +168,9 @@ func (s *SAM) storeAuthority(ctx context.Context, a *store.Authority, cert *x509
 }
 
 // DevCACertificate returns the development CA certificate after checking its
-// row, or an error wrapping store.ErrNotFound if there is none.
+// row, or ErrNoDevCA (wrapping store.ErrNotFound) if there is none.
 func (s *SAM) DevCACertificate(ctx context.Context) (*x509.Certificate, error) {
-	ca, err := s.loadAuthority(ctx, DevCAID)
+	ca, err := s.devCA(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -265,8 +265,33 @@ func (s *SAM) signCertificate(ctx context.Context, ca *authority, tmpl, parent *
 	if signErr != nil {
 		return nil, fmt.Errorf("sam: sign certificate: %w", signErr)
 	}
+	if purpose != "ca" { // the CA's own certificate is the trust anchor, never on its CRL
+		if err := s.recordIssued(ctx, tmpl, credentialID, purpose); err != nil {
+			return nil, fmt.Errorf("sam: record issued certificate: %w", err)
+		}
+	}
 	return der, nil
 }
+
+// addRevocationPointers adds to a certificate the dev CA is about to issue
+// its CRL distribution point and authority information access (OCSP and
+// caIssuers) under the public URL, if the SAM knows one.
+func (s *SAM) addRevocationPointers(tmpl *x509.Certificate) {
+	if s.publicURL == "" {
+		return
+	}
+	tmpl.CRLDistributionPoints = []string{s.publicURL + CRLPath}
+	tmpl.OCSPServer = []string{s.publicURL + OCSPPath}
+	tmpl.IssuingCertificateURL = []string{s.publicURL + CACertPath}
+}
+
+// Paths, under the public URL, where the server publishes the development
+// CA's revocation data (the api package serves them).
+const (
+	CRLPath    = "/ca/crl"  // DER CRL, application/pkix-crl
+	CACertPath = "/ca/cert" // DER CA certificate, application/pkix-cert
+	OCSPPath   = "/ocsp"    // RFC 6960 responder, POST and GET
+)
 
 // serialNumber returns a positive serial of 128 random bits.
 func (s *SAM) serialNumber() (*big.Int, error) {

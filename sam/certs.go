@@ -110,8 +110,11 @@ const defaultCertValidity = 2 * 365 * 24 * time.Hour
 // certificate follows ETSI EN 319 412-2 for natural persons without QC
 // statements: keyUsage digitalSignature and contentCommitment (critical),
 // basicConstraints CA false, subject and authority key identifiers, email
-// as an rfc822Name, a positive serial of 128 random bits; no CRL or OCSP
-// pointers, since the development CA publishes none. A zero subj is taken
+// as an rfc822Name, a positive serial of 128 random bits; with a public URL
+// (WithPublicURL) a CRL distribution point and authority information
+// access (OCSP, caIssuers) pointing to this server. The certificate is
+// recorded as issued, so that OCSP answers good for it until it is
+// revoked. A revoked credential gets no certificate. A zero subj is taken
 // from the credential's signer; validity 0 means two years, cut at the CA's
 // own expiry.
 //
@@ -165,6 +168,10 @@ func (s *SAM) IssueDevCertificate(ctx context.Context, credentialID string, subj
 		SubjectKeyId:          subjectKeyID(cred.PublicKey),
 		AuthorityKeyId:        ca.cert.SubjectKeyId,
 	}
+	if cred.Status == store.StatusRevoked {
+		return nil, ErrCredentialRevoked
+	}
+	s.addRevocationPointers(tmpl)
 	der, err := s.signCertificate(ctx, ca, tmpl, ca.cert, pub, cred.ID, "signer")
 	if err != nil {
 		return nil, err
@@ -318,6 +325,9 @@ func (s *SAM) installCertificates(ctx context.Context, credentialID string, chai
 		all = append(all, c.Raw...)
 	}
 	if err := s.db.SetCredentialCertificates(ctx, credentialID, all, store.StatusActive); err != nil {
+		if errors.Is(err, store.ErrRevoked) {
+			return ErrCredentialRevoked.with(err)
+		}
 		return err
 	}
 	leaf := chain[0]

@@ -125,14 +125,23 @@ func keyBlobMACInput(c *store.Credential) []byte {
 }
 
 // SetCredentialStatus enables or disables a credential. Disabling revokes its
-// outstanding SADs and drops its unwrapped key from the HSM cache.
+// outstanding SADs and drops its unwrapped key from the HSM cache; it does
+// not revoke the certificate (see RevokeCredential). Status revoked is
+// RevokeCredential with reason unspecified. A revoked credential cannot be
+// enabled or disabled again: ErrCredentialRevoked.
 func (s *SAM) SetCredentialStatus(ctx context.Context, credentialID, status, actor string) error {
 	switch status {
-	case store.StatusActive, store.StatusDisabled, store.StatusRevoked:
+	case store.StatusActive, store.StatusDisabled:
+	case store.StatusRevoked:
+		_, err := s.RevokeCredential(ctx, credentialID, ReasonUnspecified, actor)
+		return err
 	default:
 		return fmt.Errorf("sam: unknown credential status %q", status)
 	}
 	if err := s.db.SetCredentialStatus(ctx, credentialID, status, s.now().UnixMilli()); err != nil {
+		if errors.Is(err, store.ErrRevoked) {
+			return ErrCredentialRevoked.with(err)
+		}
 		return err
 	}
 	if status != store.StatusActive {

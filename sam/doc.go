@@ -43,6 +43,17 @@
 //     allow digitalSignature and contentCommitment, and chain leaf first.
 //     [SAM.CheckCredentialKeys] finds a certificate or key blob moved by a
 //     database edit, so the server can refuse to start.
+//   - Revocation is final: [SAM.RevokeCredential] (and [SAM.DeleteCredential])
+//     put a development CA certificate on the CRL and make OCSP answer
+//     revoked, and a revoked credential can neither be enabled nor certified
+//     again; disabling is a reversible suspension that revokes nothing. The
+//     CA key signs CRLs ([SAM.CRL]) and OCSP responses ([SAM.OCSP]) with an
+//     audit record before and after, and only when the revocation state
+//     changed or half the previous one's validity passed, never per
+//     request. A CRL read back from the database is verified against the CA
+//     certificate and its number before it is served. The revocation rows
+//     themselves carry no MAC: the chained audit log (cert.revoked) is the
+//     tamper-evident record of every revocation.
 //   - PINs and signers' login passwords are stored as argon2id over an HSM
 //     HMAC of the secret, so a stolen database alone cannot be brute-forced.
 //     A login for an unknown user costs the same argon2id work and fails
@@ -87,6 +98,10 @@
 // this SAM computed or verified with the HSM (key-blob bindings, SAD
 // bindings), so re-reading an unchanged record skips the HSM; any change to
 // the record changes the digest and sends the check to the HSM.
+// The development CA's revocation data is cached as described on
+// [SAM.CRL] and [SAM.OCSP]: the current CRL in the database, shared by all
+// nodes, and pre-produced OCSP responses per node, re-used only while the
+// certificate's recorded status (read on every request) is unchanged.
 // Check-and-update steps are single statements in package store; a request that loses a compare-and-swap to a concurrent
 // request re-reads the SAD and re-checks everything.
 package sam

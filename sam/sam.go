@@ -49,6 +49,12 @@ type Config struct {
 	PIN PINPolicy `yaml:"pin"`
 	// Argon2 tunes PIN hashing.
 	Argon2 Argon2Config `yaml:"argon2"`
+	// CRLValidity is the time between a development CA CRL's thisUpdate and
+	// nextUpdate (default 24h); a CRL is re-signed once half of it passed.
+	CRLValidity time.Duration `yaml:"crl_validity"`
+	// OCSPValidity is the same for the development CA's OCSP responses
+	// (default 1h).
+	OCSPValidity time.Duration `yaml:"ocsp_validity"`
 }
 
 // Argon2Config are argon2id parameters for PIN hashes.
@@ -95,6 +101,12 @@ func (c Config) WithDefaults() Config {
 	if c.Argon2.Threads == 0 {
 		c.Argon2.Threads = 2
 	}
+	if c.CRLValidity == 0 {
+		c.CRLValidity = 24 * time.Hour
+	}
+	if c.OCSPValidity == 0 {
+		c.OCSPValidity = time.Hour
+	}
 	return c
 }
 
@@ -118,6 +130,10 @@ func (c Config) Validate() error {
 		return errors.New("sam: code_digits must be 6, 7 or 8")
 	case c.ActivationTTL < time.Hour || c.ActivationTTL > 30*24*time.Hour:
 		return errors.New("sam: activation_ttl must be between 1h and 30 days")
+	case c.CRLValidity < time.Hour || c.CRLValidity > 30*24*time.Hour:
+		return errors.New("sam: crl_validity must be between 1h and 30 days")
+	case c.OCSPValidity < time.Minute || c.OCSPValidity > 7*24*time.Hour:
+		return errors.New("sam: ocsp_validity must be between 1m and 7 days")
 	}
 	if err := c.SMS.validate(); err != nil {
 		return err
@@ -192,6 +208,7 @@ type Store interface {
 	adminStore
 	oobStore
 	operatorStore
+	revocationStore
 }
 
 var _ Store = (*store.Store)(nil)
@@ -215,6 +232,15 @@ func WithRand(r io.Reader) Option { return func(s *SAM) { s.rand = r } }
 // WithCodeSender sets the out-of-band code channel.
 func WithCodeSender(cs CodeSender) Option { return func(s *SAM) { s.sender = cs } }
 
+// WithPublicURL tells the SAM the server's public base URL (configs
+// server.public_url), e.g. https://rssp.example.org. Certificates the
+// development CA issues then point to <url>/ca/crl (CRL distribution point)
+// and <url>/ocsp and <url>/ca/cert (authority information access). Without
+// it they carry no such pointers.
+func WithPublicURL(u string) Option {
+	return func(s *SAM) { s.publicURL = strings.TrimRight(u, "/") }
+}
+
 // SAM is the Signature Activation Module. See the package documentation for
 // its security properties and concurrency model.
 type SAM struct {
@@ -227,6 +253,9 @@ type SAM struct {
 	// stamper issues signDoc's timestamps; nil is the built-in TSA.
 	stamper Timestamper
 	argon   *argon2id.Params
+
+	publicURL string     // see WithPublicURL; "" without
+	revo      revocation // CRL and OCSP caches (crl.go, ocsp.go)
 
 	dummyOnce sync.Once // dummyHash: spent on logins of unknown users
 	dummyHash string
@@ -300,6 +329,7 @@ func New(cfg Config, keys KeyStore, db Store, opts ...Option) (*SAM, error) {
 			SaltLength: 16, KeyLength: 32,
 		},
 		authentic: make(map[[32]byte]struct{}),
+		revo:      revocation{ocsp: make(map[ocspKey]*ocspEntry)},
 	}
 	for _, o := range opts {
 		o(s)

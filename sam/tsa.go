@@ -107,6 +107,7 @@ func (s *SAM) InitDevTSA(ctx context.Context, cfg DevTSAConfig) (*x509.Certifica
 		AuthorityKeyId:        ca.cert.SubjectKeyId,
 		ExtraExtensions:       []pkix.Extension{{Id: asn1.ObjectIdentifier{2, 5, 29, 37}, Critical: true, Value: eku}},
 	}
+	s.addRevocationPointers(tmpl)
 	der, err := s.signCertificate(ctx, ca, tmpl, ca.cert, pub, "", "tsa")
 	if err != nil {
 		return nil, false, err

@@ -37,3 +37,31 @@ type Authority struct {
 	Certificate  []byte `gorm:"not null"` // DER, self-signed for a root
 	CreatedAt    time.Time
 }
+
+// IssuedCertificate is a certificate one of our authorities issued (a
+// signer or TSA certificate of the development CA), with its revocation
+// state: what the CRL lists and what OCSP answers. Certificates an external
+// CA issued are not recorded here.
+type IssuedCertificate struct {
+	AuthorityID  string `gorm:"primaryKey;size:64"`
+	Serial       string `gorm:"primaryKey;size:64"` // lowercase hex, no leading zeros
+	CredentialID string `gorm:"size:64;not null;index"`
+	Purpose      string `gorm:"size:16;not null"` // signer, tsa
+	NotAfter     int64  `gorm:"not null"`         // unix ms
+	RevokedAt    int64  `gorm:"not null"`         // unix ms; 0 while not revoked
+	Reason       int    `gorm:"not null"`         // RFC 5280 CRLReason once revoked
+	CreatedAt    time.Time
+}
+
+// RevocationList is an authority's revocation state: Revision counts the
+// revocations recorded so far, and DER is the CRL with number Number that
+// lists the revocations up to revision Covers. Number 0 means none signed.
+type RevocationList struct {
+	AuthorityID string `gorm:"primaryKey;size:64"`
+	Revision    int64  `gorm:"not null"`
+	Number      int64  `gorm:"not null"`
+	Covers      int64  `gorm:"not null"`
+	DER         []byte `gorm:"column:der"`
+	ThisUpdate  int64  `gorm:"not null"` // unix ms
+	NextUpdate  int64  `gorm:"not null"` // unix ms
+}

@@ -64,15 +64,24 @@ func (s *Store) CredentialsOf(ctx context.Context, signerID string) ([]Credentia
 
 // SetCredentialStatus changes a credential's status and, unless the new status
 // is active, revokes every outstanding SAD of that credential in the same
-// transaction. It returns ErrNotFound for an unknown credential.
+// transaction. It returns ErrNotFound for an unknown credential and
+// ErrRevoked for a revoked one, unless the new status is revoked too.
 func (s *Store) SetCredentialStatus(ctx context.Context, id, status string, nowMs int64) error {
 	defer s.lockWrites()()
 	return wrapErr("set credential status", s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		res := tx.Model(&Credential{}).Where("id = ?", id).Update("status", status)
+		// A revoked credential stays revoked: its certificate is on a CRL.
+		res := tx.Model(&Credential{}).Where("id = ? AND (status <> ? OR ? = ?)", id, StatusRevoked, status, StatusRevoked).Update("status", status)
 		if res.Error != nil {
 			return res.Error
 		}
 		if res.RowsAffected == 0 {
+			var n int64
+			if err := tx.Model(&Credential{}).Where("id = ?", id).Count(&n).Error; err != nil {
+				return err
+			}
+			if n > 0 {
+				return ErrRevoked
+			}
 			return ErrNotFound
 		}
 		if status == StatusActive {
@@ -122,12 +131,16 @@ func (s *Store) SetSignerStatus(ctx context.Context, id, status string, nowMs in
 }
 
 // SetCredentialCertificates stores a credential's certificate chain (DER,
-// leaf first, concatenated) and its status in one statement.
+// leaf first, concatenated) and its status in one statement. A revoked
+// credential keeps its chain and status: ErrRevoked.
 func (s *Store) SetCredentialCertificates(ctx context.Context, id string, certs []byte, status string) error {
 	defer s.lockWrites()()
-	res := s.db.WithContext(ctx).Model(&Credential{}).Where("id = ?", id).
+	res := s.db.WithContext(ctx).Model(&Credential{}).Where("id = ? AND status <> ?", id, StatusRevoked).
 		Updates(map[string]any{"certificates": certs, "status": status})
 	if res.Error == nil && res.RowsAffected == 0 {
+		if _, err := s.Credential(ctx, id); err == nil {
+			return wrapErr("set credential certificates", ErrRevoked)
+		}
 		return wrapErr("set credential certificates", ErrNotFound)
 	}
 	return wrapErr("set credential certificates", res.Error)

@@ -31,6 +31,10 @@ var ErrNotFound = errors.New("store: not found")
 // ErrConflict is returned when an insert clashes with an existing key.
 var ErrConflict = errors.New("store: already exists")
 
+// ErrRevoked is returned when a revoked credential would change status:
+// revocation is final.
+var ErrRevoked = errors.New("store: credential is revoked")
+
 // Config selects and tunes the database.
 type Config struct {
 	// Driver is "sqlite" (default) or "postgres".
@@ -478,6 +482,13 @@ func migrations() []*gormigrate.Migration {
 			Rollback: func(tx *gorm.DB) error {
 				return tx.Migrator().DropTable("operators", "phone_changes", "enrolments", "activations", "throttles")
 			},
+		},
+		{
+			// Revocation: the certificates the development CA issues, with
+			// their revocation state, and each authority's current CRL.
+			ID:       "2026120601_revocation",
+			Migrate:  migrateRevocation,
+			Rollback: func(tx *gorm.DB) error { return tx.Migrator().DropTable("revocation_lists", "issued_certificates") },
 		},
 	}
 }

@@ -30,11 +30,11 @@ func algorithmNames() string {
 func credentialCommand() *command {
 	return &command{
 		name:    "credential",
-		summary: "create, list, certify, disable, enable and delete signing credentials",
+		summary: "create, list, certify, disable, enable, revoke and delete signing credentials",
 		subs: []*command{credentialCreate(), credentialList(), credentialImport(),
-			credentialStatus("disable", store.StatusDisabled, "disable a credential: revokes its outstanding SADs"),
+			credentialStatus("disable", store.StatusDisabled, "disable a credential: revokes its outstanding SADs; its certificate stays valid"),
 			credentialStatus("enable", store.StatusActive, "enable a disabled credential that has a certificate"),
-			credentialDelete()},
+			credentialRevoke(), credentialDelete()},
 	}
 }
 
@@ -320,6 +320,58 @@ func credentialStatus(verb, status, summary string) *command {
 	}
 }
 
+func credentialRevoke() *command {
+	return &command{
+		name: "revoke",
+		summary: "revoke a credential for good: its development CA certificate goes on the CRL and OCSP says revoked " +
+			"(asks for confirmation)",
+		synopsis: "-id ID [-reason " + strings.Join(sam.RevocationReasonNames(), "|") + "] [-yes]",
+		setup: func(fs *flag.FlagSet) action {
+			id := fs.String("id", "", "credential ID (required)")
+			reasonName := fs.String("reason", "unspecified", "RFC 5280 revocation reason: "+strings.Join(sam.RevocationReasonNames(), ", "))
+			yes := fs.Bool("yes", false, "do not ask for confirmation")
+			return func(ctx context.Context, c *cli) error {
+				if *id == "" {
+					return usagef("-id is required")
+				}
+				reason, err := sam.ParseRevocationReason(*reasonName)
+				if err != nil {
+					return usagef("-reason: want one of %s", strings.Join(sam.RevocationReasonNames(), ", "))
+				}
+				e, err := c.open(ctx)
+				if err != nil {
+					return err
+				}
+				defer e.close()
+				cred, err := e.credential(ctx, *id)
+				if err != nil {
+					return err
+				}
+				if !*yes {
+					ok, err := c.confirm(fmt.Sprintf("Revoke credential %s (%s) for good, reason %s? It can never sign again.", cred.ID, cred.KeyAlgorithm, reason))
+					if err != nil {
+						return err
+					}
+					if !ok {
+						return errors.New("not confirmed; nothing revoked")
+					}
+				}
+				listed, err := e.sam.RevokeCredential(ctx, cred.ID, reason, actor())
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(c.stdout, "credential %s revoked (%s)\n", cred.ID, reason)
+				if listed {
+					fmt.Fprintf(c.stdout, "its certificate is on the development CA's CRL (%s%s) and OCSP answers revoked\n", e.cfg.Server.PublicURL, sam.CRLPath)
+				} else if len(cred.Certificates) > 0 {
+					fmt.Fprintln(c.stdout, "its certificate is not from the development CA: ask the issuing CA to revoke it")
+				}
+				return nil
+			}
+		},
+	}
+}
+
 func credentialDelete() *command {
 	return &command{
 		name:     "delete",
@@ -346,7 +398,7 @@ func credentialDelete() *command {
 					if sg, err := e.st.Signer(ctx, cred.SignerID); err == nil {
 						owner = sg.Username
 					}
-					ok, err := c.confirm(fmt.Sprintf("Delete credential %s (%s) of %s? Its key is destroyed and signatures already made stay valid.", cred.ID, cred.KeyAlgorithm, owner))
+					ok, err := c.confirm(fmt.Sprintf("Delete credential %s (%s) of %s? Its key is destroyed, a development CA certificate is revoked, and signatures already made stay valid.", cred.ID, cred.KeyAlgorithm, owner))
 					if err != nil {
 						return err
 					}

@@ -114,7 +114,9 @@ func serve(ctx context.Context, configPath string, log *slog.Logger, ln net.List
 		return err
 	}
 	defer db.Close()
-	var samOpts []sam.Option
+	// Certificates the development CA issues point to this server's CRL,
+	// OCSP responder and CA certificate.
+	samOpts := []sam.Option{sam.WithPublicURL(cfg.Server.PublicURL)}
 	smsSender, err := cfg.NewSMSSender(log)
 	if err != nil {
 		return err
@@ -165,7 +167,7 @@ func serve(ctx context.Context, configPath string, log *slog.Logger, ln net.List
 		MaxBodyBytes: cfg.Server.MaxBodyBytes, MaxDocumentBytes: cfg.Server.MaxDocumentBytes,
 		MaxInFlight: cfg.Server.MaxInFlight, OAuth2URL: cfg.Server.PublicURL,
 	}, api.Deps{
-		SAM: signing, TSA: signing, Tokens: oauth.Tokens{Logins: logins, OAuth: authz}, Store: db, OAuth: authz,
+		SAM: signing, TSA: signing, Revocation: signing, Tokens: oauth.Tokens{Logins: logins, OAuth: authz}, Store: db, OAuth: authz,
 		Logger: log, Registry: reg, PoolStats: keys.PoolStats,
 		Checks: []api.Check{{Name: "database", Ping: db.Ping}, {Name: "hsm", Ping: keys.Ping}},
 		Enrol:  enrol,

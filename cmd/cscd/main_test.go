@@ -127,6 +127,22 @@ func TestServeAndShutdown(t *testing.T) {
 			t.Fatalf("%s: %d %s", path, resp.StatusCode, body)
 		}
 	}
+	// The revocation endpoints are wired: without a development CA (cscctl
+	// init makes one) there is no CRL, and OCSP answers in its own format.
+	if resp, err := client.Get(base + "/ca/crl"); err != nil || resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("/ca/crl without a CA: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	resp, err := client.Post(base+"/ocsp", "application/ocsp-request", strings.NewReader("garbage"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/ocsp-response" || len(body) == 0 || len(body) > 16 {
+		t.Fatalf("/ocsp with garbage: %d %s %x", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+	}
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}

@@ -107,7 +107,9 @@ func (v *Validator) Validate(req *http.Request, status int, header http.Header, 
 	if method == "" {
 		method = http.MethodGet
 	}
-	path := req.URL.Path
+	// Segments are matched on the escaped path, so that a parameter holding
+	// an encoded "/" (the base64 of GET /ocsp/{request}) stays one segment.
+	path := req.URL.EscapedPath()
 	item := v.pathItem(path)
 	if item == nil {
 		if status == http.StatusNotFound {
@@ -132,10 +134,10 @@ func (v *Validator) Validate(req *http.Request, status int, header http.Header, 
 		}
 		return nil
 	}
-	if mt, _, _ := mime.ParseMediaType(header.Get("Content-Type")); mt == "text/html" || mt == "application/timestamp-reply" {
-		// The signer's pages (text/html) and binary protocols (RFC 3161's
-		// application/timestamp-reply): the media type must be declared;
-		// the body is not validated further.
+	if mt, _, _ := mime.ParseMediaType(header.Get("Content-Type")); mt == "text/html" || binaryMediaTypes[mt] {
+		// The signer's pages (text/html) and binary protocols (RFC 3161,
+		// the CA's certificate and CRL, OCSP): the media type must be
+		// declared; the body is not validated further.
 		if resp.Value.Content.Get(mt) == nil {
 			return fmt.Errorf("status %d of %s %s answered %s, which it does not declare", status, method, path, mt)
 		}
@@ -155,6 +157,12 @@ func (v *Validator) Validate(req *http.Request, status int, header http.Header, 
 		Options:                opts,
 	}
 	return describe(openapi3filter.ValidateResponse(req.Context(), input))
+}
+
+// binaryMediaTypes are the DER answers of the timestamp authority, the
+// development CA and the OCSP responder.
+var binaryMediaTypes = map[string]bool{
+	"application/timestamp-reply": true, "application/pkix-cert": true, "application/pkix-crl": true, "application/ocsp-response": true,
 }
 
 // pathItem finds the path item for a request path: the literal path, else
