@@ -18,7 +18,10 @@ import (
 // text that does not fit.
 var ErrAppearance = errors.New("pades: the visible signature cannot be placed")
 
-// Appearance places a visible signature.
+// Appearance places a visible signature. The rectangle is in the page's
+// unrotated coordinates: on a page with /Rotate the box and its text turn
+// with the page. The text is drawn in Helvetica with WinAnsiEncoding, at
+// the largest size up to 12 points at which every line fits.
 type Appearance struct {
 	Page  int        // 1-based page number
 	Rect  [4]float64 // llx, lly, urx, ury in the page's default user space (points)

@@ -32,12 +32,13 @@ const (
 // entry is already in the DSS, doc is returned as it is, without an empty
 // update.
 //
-// No VRI dictionary is written: PAdES baseline B-LT (ETSI EN 319 142-1
-// §6.3) asks for the validation data in the DSS, and a VRI (keyed by the
-// SHA-1 of a signature's /Contents) is optional there; a VRI already in the
-// DSS is kept as it is. No developer extension (/Extensions /ESIC) is added
-// to the catalog either: EN 319 142-1 does not require one and the
-// validators we test with (poppler) do not look for it.
+// No VRI dictionary is written: PAdES baseline B-LT (ETSI EN 319 142-1)
+// asks for the validation data in the DSS, and a VRI (keyed by the SHA-1
+// of a signature's /Contents) is optional there; a VRI already in the DSS
+// is kept as it is. No developer extension (/Extensions /ESIC) is added to
+// the catalog either: EN 319 142-1 does not ask for one, and poppler
+// ignores it; the extension level older PAdES-LTV texts named is not one
+// we could check, so none is invented.
 func AddDSS(doc []byte, v ValidationData) ([]byte, error) {
 	if err := checkValidationData(v); err != nil {
 		return nil, err

@@ -2,6 +2,7 @@ package pades
 
 import (
 	"bytes"
+	"compress/zlib"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -11,7 +12,10 @@ import (
 	"crypto/x509"
 	"encoding/asn1"
 	"errors"
+	"fmt"
 	"math/big"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -159,15 +163,18 @@ func TestLongTermLevels(t *testing.T) {
 		t.Fatal(err)
 	}
 	ecKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	streamed := objectStreams(t, qpdf, minimalPDF(t))
 	cases := []struct {
-		name   string
-		key    crypto.Signer
-		scheme Scheme
-		hash   crypto.Hash
+		name    string
+		doc     []byte
+		key     crypto.Signer
+		scheme  Scheme
+		hash    crypto.Hash
+		certify bool
 	}{
-		{"RSA PKCS1v15", rsaKey, PKCS1v15, crypto.SHA256},
-		{"RSA PSS", rsaKey, PSS, crypto.SHA256},
-		{"ECDSA SHA-384", ecKey, ECDSA, crypto.SHA384},
+		{"RSA PKCS1v15", minimalPDF(t), rsaKey, PKCS1v15, crypto.SHA256, false},
+		{"RSA PSS certification", minimalPDF(t), rsaKey, PSS, crypto.SHA256, true},
+		{"ECDSA SHA-384 object streams", streamed, ecKey, ECDSA, crypto.SHA384, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -177,7 +184,9 @@ func TestLongTermLevels(t *testing.T) {
 			info := Options{Time: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC), Info: SignatureInfo{Name: "Erika Mustermann"}}
 
 			// B-T.
-			bt := signWith(t, minimalPDF(t), pki, tc.scheme, tc.hash, info, tsa.stamp)
+			first := info
+			first.Certification = tc.certify
+			bt := signWith(t, tc.doc, pki, tc.scheme, tc.hash, first, tsa.stamp)
 			if tsa.calls != 1 {
 				t.Fatalf("TSA called %d times", tsa.calls)
 			}
@@ -290,6 +299,57 @@ func TestLongTermLevels(t *testing.T) {
 			wantValid(t, sigs[0], "ETSI.CAdES.detached", "Erika Mustermann")
 			wantValid(t, sigs[2], "ETSI.CAdES.detached", "Max Muster")
 		})
+	}
+}
+
+// objectStreams rewrites doc with object and cross-reference streams.
+func objectStreams(t testing.TB, qpdf string, doc []byte) []byte {
+	t.Helper()
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "in.pdf"), filepath.Join(dir, "out.pdf")
+	if err := os.WriteFile(in, doc, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	run(t, qpdf, "--object-streams=generate", in, out)
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestAddDSSMergesExistingDSS: a DSS another tool wrote directly in the
+// catalog, with a compressed stream and a VRI, keeps its entries and its
+// VRI; only what is new is added.
+func TestAddDSSMergesExistingDSS(t *testing.T) {
+	_, qpdf, _ := tools(t)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	pki := newTestPKI(t, key)
+	var z bytes.Buffer
+	zw := zlib.NewWriter(&z)
+	zw.Write(pki.root.Raw)
+	zw.Close()
+	doc := buildPDF([]string{
+		"<< /Type /Catalog /Pages 2 0 R /DSS << /Certs [5 0 R] /VRI << /0123 << /Cert [5 0 R] >> >> >> >>",
+		"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+		"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 200] /Contents 4 0 R >>",
+		"<< /Length 0 >>\nstream\n\nendstream",
+		fmt.Sprintf("<< /Length %d /Filter /FlateDecode >>\nstream\n%s\nendstream", z.Len(), z.Bytes()),
+	})
+	wantDSS(t, doc, ValidationData{Certs: [][]byte{pki.root.Raw}})
+	crl := testCRL(t, pki)
+	out, err := AddDSS(doc, ValidationData{Certs: [][]byte{pki.leaf.Raw, pki.root.Raw}, CRLs: [][]byte{crl}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	qpdfCheck(t, qpdf, out)
+	wantDSS(t, out, ValidationData{Certs: [][]byte{pki.root.Raw, pki.leaf.Raw}, CRLs: [][]byte{crl}})
+	d, err := open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vri := d.root.Key("DSS").Key("VRI").Key("0123").Key("Cert"); vri.Len() != 1 || refOf(vri.Index(0)) != (ref{id: 5}) {
+		t.Fatalf("the VRI was not kept: %v", d.root.Key("DSS"))
 	}
 }
 
