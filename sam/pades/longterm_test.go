@@ -289,8 +289,13 @@ func TestLongTermLevels(t *testing.T) {
 			final := signWith(t, lta, pki.signer(t, tc.key, "Max Muster"), tc.scheme, tc.hash, info, tsa.stamp)
 			qpdfCheck(t, qpdf, final)
 			wantDSS(t, final, want)
-			if fields, err := Signatures(final); err != nil || len(fields) != 3 {
-				t.Fatalf("Signatures after a third: %d, %v", len(fields), err)
+			later, err := Signatures(final)
+			if err != nil || len(later) != 3 {
+				t.Fatalf("Signatures after a third: %d, %v", len(later), err)
+			}
+			if later[1].ByteRange != fields[1].ByteRange || !bytes.Equal(later[1].Contents, fields[1].Contents) ||
+				!bytes.Equal(rangesDigest(t, final, later[1].ByteRange, tc.hash), ts.HashedMessage) {
+				t.Fatal("the document timestamp no longer matches its byte ranges after a further signature")
 			}
 			sigs = signatureReports(pdfsigReport(t, pdfsig, nss, final))
 			if len(sigs) != 3 {
@@ -452,7 +457,9 @@ func FuzzSignatures(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	for _, seed := range [][]byte{minimalPDF(f), twoPagePDF(), signed, lt, lta} {
+	visible := signWith(f, twoPagePDF(), pki, ECDSA, crypto.SHA256, Options{Info: SignatureInfo{Name: "Erika Mustermann"},
+		Appearance: &Appearance{Page: 2, Rect: [4]float64{36, 36, 236, 96}}}, nil)
+	for _, seed := range [][]byte{minimalPDF(f), twoPagePDF(), signed, lt, lta, visible} {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, doc []byte) {
