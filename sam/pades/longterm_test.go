@@ -10,11 +10,15 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/asn1"
+	"encoding/hex"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"math/big"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -40,7 +44,57 @@ func newTestTSA(t testing.TB, pki testPKI) *testTSA {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &testTSA{pki: pki.signer(t, key, "Test TSA")}
+	// RFC 3161 §2.3: the only extended key usage is timeStamping, marked
+	// critical (openssl ts -verify insists on it).
+	eku, err := asn1.Marshal([]asn1.ObjectIdentifier{{1, 3, 6, 1, 5, 5, 7, 3, 8}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
+	now := time.Now()
+	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: "Test TSA"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour), KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtraExtensions: []pkix.Extension{{Id: asn1.ObjectIdentifier{2, 5, 29, 37}, Critical: true, Value: eku}}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, pki.root, key.Public(), pki.caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &testTSA{pki: testPKI{root: pki.root, leaf: leaf, key: key, caKey: pki.caKey}}
+}
+
+// opensslVerifyToken has openssl check a TimeStampToken over digest, up to
+// root: an implementation of RFC 3161 other than the one that made it.
+func opensslVerifyToken(t testing.TB, token, digest []byte, root *x509.Certificate) {
+	t.Helper()
+	bin, err := exec.LookPath("openssl")
+	if err != nil {
+		if os.Getenv("CSC_TEST_REQUIRE_PDF_TOOLS") == "1" {
+			t.Fatal("openssl missing")
+		}
+		t.Log("openssl missing: the independent timestamp check is skipped")
+		return
+	}
+	dir := t.TempDir()
+	tok, ca := filepath.Join(dir, "token.der"), filepath.Join(dir, "root.pem")
+	if err := os.WriteFile(tok, token, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: root.Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(bin, "ts", "-verify", "-digest", hex.EncodeToString(digest), "-in", tok, "-token_in", "-CAfile", ca).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "Verification: OK") {
+		t.Fatalf("openssl ts -verify: %v\n%s", err, out)
+	}
+	wrong := bytes.Clone(digest)
+	wrong[0] ^= 1
+	if out, err := exec.Command(bin, "ts", "-verify", "-digest", hex.EncodeToString(wrong), "-in", tok, "-token_in", "-CAfile", ca).CombinedOutput(); err == nil {
+		t.Fatalf("openssl accepts the token for another digest:\n%s", out)
+	}
 }
 
 // stamp returns a TimeStampToken (with the TSA certificate) over digest.
@@ -250,9 +304,9 @@ func TestLongTermLevels(t *testing.T) {
 				t.Fatalf("Signatures: %+v", fields)
 			}
 			p := parseCMS(t, fields[0].Contents)
-			if _, err := timestamp.Parse(p.unsigned[oidSignatureTimestamp.String()]); err != nil {
-				t.Fatalf("the signature timestamp read back does not parse: %v", err)
-			}
+			sigHash := tc.hash.New()
+			sigHash.Write(p.signature)
+			opensslVerifyToken(t, p.unsigned[oidSignatureTimestamp.String()], sigHash.Sum(nil), pki.root)
 			if fields[1].ByteRange[2]+fields[1].ByteRange[3] != int64(len(lta)) {
 				t.Fatalf("the document timestamp covers %v of %d bytes", fields[1].ByteRange, len(lta))
 			}
@@ -264,6 +318,7 @@ func TestLongTermLevels(t *testing.T) {
 				t.Fatalf("the document timestamp's imprint (%v %x) is not the digest of its byte ranges (%x)", ts.HashAlgorithm, ts.HashedMessage, digest)
 			}
 			verifyToken(t, fields[1].Contents, tsa.pki.leaf)
+			opensslVerifyToken(t, fields[1].Contents, ts.HashedMessage, pki.root)
 			if len(ts.Certificates) != 1 || !ts.Certificates[0].Equal(tsa.pki.leaf) {
 				t.Fatal("the token does not carry the TSA certificate")
 			}
