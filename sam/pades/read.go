@@ -30,11 +30,15 @@ const (
 // tree, with fully qualified field names. It reports what the file says
 // and verifies nothing. A damaged or encrypted file is ErrMalformed; it
 // never panics.
-func Signatures(doc []byte) (sigs []SignatureField, err error) {
+func Signatures(doc []byte) ([]SignatureField, error) {
 	d, err := open(doc)
 	if err != nil {
 		return nil, err
 	}
+	return d.signatures()
+}
+
+func (d *document) signatures() (sigs []SignatureField, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			sigs, err = nil, fmt.Errorf("%w: %v", ErrMalformed, p)
