@@ -4,6 +4,17 @@
 // server, so that signatures/signDoc and the cscsign client share it: the
 // signature value comes from a callback, which is called exactly once per
 // signature (a SAD may allow only one).
+//
+// The levels, in the order a caller builds them:
+//   - B-B: Sign with a CMS from BuildCMS (Options.Appearance for a visible
+//     signature);
+//   - B-T: the same with CMSOptions.Timestamp (SignatureTimestamp);
+//   - B-LT: AddDSS with the certificates, CRLs and OCSP responses that
+//     validate the signatures and their timestamps;
+//   - B-LTA: AddDocumentTimestamp after the DSS.
+//
+// Every step is an incremental update that leaves earlier bytes as they
+// were. Signatures and DSS read a document back.
 package pades
 
 import (

@@ -51,18 +51,24 @@ type Options struct {
 	CMS func(digest []byte) ([]byte, error)
 	// FieldName names the signature field; empty gives "Signature<n>".
 	FieldName string
+	// Appearance, when set, makes the signature visible; nil gives an
+	// invisible signature on page 1.
+	Appearance *Appearance
 }
 
 // Sign appends an incremental update to doc that adds a PAdES signature
-// (SubFilter ETSI.CAdES.detached) in a new, invisible signature field on
-// the first page. Earlier revisions, and so earlier signatures, are left
-// byte for byte as they were.
+// (SubFilter ETSI.CAdES.detached) in a new signature field: invisible on
+// the first page, or visible where o.Appearance says. Earlier revisions,
+// and so earlier signatures, are left byte for byte as they were.
 func Sign(doc []byte, o Options) ([]byte, error) {
 	if o.CMS == nil || o.Reserve <= 0 {
 		return nil, errors.New("pades: no CMS builder or no space reserved")
 	}
 	if _, ok := digestOIDs[o.Hash]; !ok {
 		return nil, fmt.Errorf("pades: unsupported digest %v", o.Hash)
+	}
+	if o.Reserve > maxReserve {
+		return nil, fmt.Errorf("pades: %d bytes reserved for the signature, at most %d", o.Reserve, maxReserve)
 	}
 	d, err := open(doc)
 	if err != nil {
@@ -71,12 +77,36 @@ func Sign(doc []byte, o Options) ([]byte, error) {
 	if o.Time.IsZero() {
 		o.Time = time.Now()
 	}
-	out, placeholder, err := d.update(o)
+	var entries bytes.Buffer
+	entries.WriteString(" /M ")
+	entries.WriteString(pdfString(pdfDate(o.Time)))
+	for _, kv := range [][2]string{{"Name", o.Info.Name}, {"Location", o.Info.Location}, {"Reason", o.Info.Reason}, {"ContactInfo", o.Info.ContactInfo}} {
+		if kv[1] != "" {
+			fmt.Fprintf(&entries, " /%s %s", kv[0], pdfString(kv[1]))
+		}
+	}
+	if o.Certification {
+		entries.WriteString(" /Reference [<< /Type /SigRef /TransformMethod /DocMDP /TransformParams << /Type /TransformParams /P 2 /V /1.2 >> >>]")
+	}
+	f := field{typ: "Sig", subFilter: "ETSI.CAdES.detached", entries: entries.String(), reserve: o.Reserve,
+		name: o.FieldName, certify: o.Certification}
+	if o.Appearance != nil {
+		a := *o.Appearance
+		if len(a.Lines) == 0 {
+			a.Lines = defaultLines(o.Info, o.Time)
+		}
+		f.appearance = &a
+	}
+	out, ph, err := d.addField(f)
 	if err != nil {
 		return nil, err
 	}
-	return fill(out, placeholder, o)
+	return fill(out, ph, o.Hash, o.Reserve, o.CMS)
 }
+
+// maxReserve bounds the space reserved for a signature or a timestamp
+// token (hex-encoded in the file, so twice as many bytes there).
+const maxReserve = 4 << 20
 
 // document is a parsed PDF about to get an incremental update.
 type document struct {
@@ -145,9 +175,20 @@ type placeholder struct {
 
 const byteRangeTemplate = "[0 0000000000 0000000000 0000000000]"
 
-// update writes the incremental update with a zeroed /Contents of
-// o.Reserve bytes.
-func (d *document) update(o Options) (out []byte, ph placeholder, err error) {
+// field is a signature field to add: a signature or a document timestamp.
+type field struct {
+	typ        string // the signature dictionary's /Type: Sig or DocTimeStamp
+	subFilter  string
+	entries    string // further raw entries of the signature dictionary
+	reserve    int    // bytes of /Contents
+	name       string // field name; empty gives Signature<n>
+	certify    bool   // name the signature in the catalog's /Perms (DocMDP)
+	appearance *Appearance
+}
+
+// addField writes the incremental update that adds f with a zeroed
+// /Contents of f.reserve bytes, and says where the placeholder is.
+func (d *document) addField(f field) (out []byte, ph placeholder, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			out, err = nil, fmt.Errorf("%w: %v", ErrMalformed, p)
@@ -157,35 +198,45 @@ func (d *document) update(o Options) (out []byte, ph placeholder, err error) {
 	if err != nil {
 		return nil, ph, err
 	}
+	var box [4]float64
+	if f.appearance != nil {
+		if page, box, err = d.appearancePage(f.appearance); err != nil {
+			return nil, ph, err
+		}
+	}
 	sigRef, fieldRef := d.alloc(), d.alloc()
 	var objs []object
 
 	// The signature dictionary.
 	var sig bytes.Buffer
-	sig.WriteString("<< /Type /Sig /Filter /Adobe.PPKLite /SubFilter /ETSI.CAdES.detached /ByteRange ")
+	fmt.Fprintf(&sig, "<< /Type /%s /Filter /Adobe.PPKLite /SubFilter /%s /ByteRange ", f.typ, f.subFilter)
 	sig.WriteString(byteRangeTemplate)
 	sig.WriteString(" /Contents <")
-	sig.WriteString(strings.Repeat("0", 2*o.Reserve))
-	sig.WriteString("> /M ")
-	sig.WriteString(pdfString(pdfDate(o.Time)))
-	for _, kv := range [][2]string{{"Name", o.Info.Name}, {"Location", o.Info.Location}, {"Reason", o.Info.Reason}, {"ContactInfo", o.Info.ContactInfo}} {
-		if kv[1] != "" {
-			fmt.Fprintf(&sig, " /%s %s", kv[0], pdfString(kv[1]))
-		}
-	}
-	if o.Certification {
-		sig.WriteString(" /Reference [<< /Type /SigRef /TransformMethod /DocMDP /TransformParams << /Type /TransformParams /P 2 /V /1.2 >> >>]")
-	}
+	sig.WriteString(strings.Repeat("0", 2*f.reserve))
+	sig.WriteString(">")
+	sig.WriteString(f.entries)
 	sig.WriteString(" >>")
 	objs = append(objs, object{sigRef, sig.Bytes()})
 
-	// The field, merged with its widget annotation: invisible, printed.
-	name := o.FieldName
+	// The field, merged with its widget annotation, printed: invisible
+	// (an empty rectangle, hidden) or with its appearance stream.
+	name := f.name
 	if name == "" {
 		name = "Signature" + strconv.Itoa(int(sigRef.id))
 	}
-	objs = append(objs, object{fieldRef, fmt.Appendf(nil, "<< /Type /Annot /Subtype /Widget /FT /Sig /T %s /V %s /F 132 /Rect [0 0 0 0] /P %s >>",
-		pdfString(name), sigRef, refOf(page))})
+	if f.appearance == nil {
+		objs = append(objs, object{fieldRef, fmt.Appendf(nil, "<< /Type /Annot /Subtype /Widget /FT /Sig /T %s /V %s /F 132 /Rect [0 0 0 0] /P %s >>",
+			pdfString(name), sigRef, refOf(page))})
+	} else {
+		apRef := d.alloc()
+		stream, err := appearanceStream(f.appearance.Lines, box[2]-box[0], box[3]-box[1])
+		if err != nil {
+			return nil, ph, err
+		}
+		objs = append(objs, object{fieldRef, fmt.Appendf(nil, "<< /Type /Annot /Subtype /Widget /FT /Sig /T %s /V %s /F 4 /Rect [%s %s %s %s] /P %s /AP << /N %s >> >>",
+			pdfString(name), sigRef, num(box[0]), num(box[1]), num(box[2]), num(box[3]), refOf(page), apRef)})
+		objs = append(objs, object{apRef, stream})
+	}
 
 	// The page lists the widget among its annotations.
 	upd, err := d.appendToArray(page, "Annots", fieldRef)
@@ -221,7 +272,7 @@ func (d *document) update(o Options) (out []byte, ph placeholder, err error) {
 			objs = append(objs, upd...)
 		}
 	}
-	if o.Certification {
+	if f.certify {
 		if !d.root.Key("Perms").IsNull() {
 			return nil, ph, errors.New("pades: the document already has permissions (a certification signature): it cannot be certified again")
 		}
@@ -234,7 +285,16 @@ func (d *document) update(o Options) (out []byte, ph placeholder, err error) {
 		}
 		objs = append(objs, object{d.rootRef, b.Bytes()})
 	}
-	return d.write(objs)
+	out, offsets, err := d.write(objs)
+	if err != nil {
+		return nil, ph, err
+	}
+	at := offsets[sigRef] + len(fmt.Sprintf("%d %d obj\n", sigRef.id, sigRef.gen))
+	ph.byteRange = at + bytes.Index(sig.Bytes(), []byte(byteRangeTemplate))
+	ph.byteRangeLength = len(byteRangeTemplate)
+	ph.contentsStart = at + bytes.Index(sig.Bytes(), []byte("/Contents <")) + len("/Contents ")
+	ph.contentsEnd = ph.contentsStart + 2*f.reserve + 2
+	return out, ph, nil
 }
 
 func (d *document) alloc() ref {
@@ -400,23 +460,16 @@ func (d *document) writeValue(b *bytes.Buffer, v pdf.Value, container uint32) er
 // write appends objs, the cross-reference section (a table, or a stream
 // when the document's last one is a stream) and the trailer to the
 // document, and says where the signature placeholder is.
-func (d *document) write(objs []object) ([]byte, placeholder, error) {
-	var ph placeholder
+func (d *document) write(objs []object) ([]byte, map[ref]int, error) {
 	var b bytes.Buffer
 	b.Write(d.data)
 	if n := len(d.data); n > 0 && d.data[n-1] != '\n' && d.data[n-1] != '\r' {
 		b.WriteByte('\n')
 	}
 	offsets := map[ref]int{}
-	for i, o := range objs {
+	for _, o := range objs {
 		offsets[o.ref] = b.Len()
 		fmt.Fprintf(&b, "%d %d obj\n", o.ref.id, o.ref.gen)
-		if i == 0 { // the signature dictionary
-			ph.byteRange = b.Len() + bytes.Index(o.body, []byte(byteRangeTemplate))
-			ph.byteRangeLength = len(byteRangeTemplate)
-			ph.contentsStart = b.Len() + bytes.Index(o.body, []byte("/Contents <")) + len("/Contents ")
-			ph.contentsEnd = b.Len() + bytes.Index(o.body, []byte("> /M")) + 1
-		}
 		b.Write(o.body)
 		b.WriteString("\nendobj\n")
 	}
@@ -427,7 +480,7 @@ func (d *document) write(objs []object) ([]byte, placeholder, error) {
 		if v := trailer.Key(k); !v.IsNull() {
 			fmt.Fprintf(&extra, " /%s ", k)
 			if err := d.writeValue(&extra, v, container); err != nil {
-				return nil, ph, err
+				return nil, nil, err
 			}
 		}
 	}
@@ -460,29 +513,31 @@ func (d *document) write(objs []object) ([]byte, placeholder, error) {
 		fmt.Fprintf(&b, "trailer\n<< /Size %d /Root %s /Prev %d%s >>\n", d.next, d.rootRef, d.startxref, extra.String())
 	}
 	fmt.Fprintf(&b, "startxref\n%d\n%%%%EOF\n", xrefAt)
-	return b.Bytes(), ph, nil
+	return b.Bytes(), offsets, nil
 }
 
-// fill writes the byte ranges, has the CMS built over their digest, and
-// puts it in /Contents.
-func fill(out []byte, ph placeholder, o Options) ([]byte, error) {
+// fill writes the byte ranges, has the contents (a CMS or a timestamp
+// token) built over their digest with h, and puts it in /Contents. The
+// builder is called exactly once; contents larger than reserve are
+// ErrTooLarge.
+func fill(out []byte, ph placeholder, h crypto.Hash, reserve int, build func(digest []byte) ([]byte, error)) ([]byte, error) {
 	br := fmt.Sprintf("[0 %d %d %d", ph.contentsStart, ph.contentsEnd, len(out)-ph.contentsEnd)
 	if len(br)+1 > ph.byteRangeLength {
 		return nil, errors.New("pades: the document is too large for the byte range")
 	}
 	br += strings.Repeat(" ", ph.byteRangeLength-len(br)-1) + "]"
 	copy(out[ph.byteRange:], br)
-	h := o.Hash.New()
-	h.Write(out[:ph.contentsStart])
-	h.Write(out[ph.contentsEnd:])
-	cms, err := o.CMS(h.Sum(nil))
+	d := h.New()
+	d.Write(out[:ph.contentsStart])
+	d.Write(out[ph.contentsEnd:])
+	contents, err := build(d.Sum(nil))
 	if err != nil {
 		return nil, err
 	}
-	if len(cms) > o.Reserve {
-		return nil, fmt.Errorf("%w (%d bytes, %d reserved)", ErrTooLarge, len(cms), o.Reserve)
+	if len(contents) > reserve {
+		return nil, fmt.Errorf("%w (%d bytes, %d reserved)", ErrTooLarge, len(contents), reserve)
 	}
-	copy(out[ph.contentsStart+1:], strings.ToUpper(hex.EncodeToString(cms)))
+	copy(out[ph.contentsStart+1:], strings.ToUpper(hex.EncodeToString(contents)))
 	return out, nil
 }
 
