@@ -24,9 +24,9 @@ import (
 	"github.com/digitorus/timestamp"
 )
 
-// testTSA is an RFC 3161 responder on loopback whose answers a test can
+// spoilingTSA is an RFC 3161 responder on loopback whose answers a test can
 // spoil one way at a time.
-type testTSA struct {
+type spoilingTSA struct {
 	t     *testing.T
 	cert  *x509.Certificate
 	key   crypto.Signer
@@ -35,7 +35,7 @@ type testTSA struct {
 	seen  int
 }
 
-func newTestTSA(t *testing.T, timeStamping bool) *testTSA {
+func newSpoilingTSA(t *testing.T, timeStamping bool) *spoilingTSA {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -52,10 +52,10 @@ func newTestTSA(t *testing.T, timeStamping bool) *testTSA {
 		t.Fatal(err)
 	}
 	cert, _ := x509.ParseCertificate(der)
-	return &testTSA{t: t, cert: cert, key: key, root: pki.root}
+	return &spoilingTSA{t: t, cert: cert, key: key, root: pki.root}
 }
 
-func (s *testTSA) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (s *spoilingTSA) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.seen++
 	if r.Method != http.MethodPost || r.Header.Get("Content-Type") != "application/timestamp-query" {
 		http.Error(w, "want a POST of application/timestamp-query", http.StatusUnsupportedMediaType)
@@ -105,7 +105,7 @@ func (s *testTSA) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func TestTSAClientStamps(t *testing.T) {
-	tsa := newTestTSA(t, true)
+	tsa := newSpoilingTSA(t, true)
 	srv := httptest.NewServer(tsa)
 	defer srv.Close()
 	digest := sha256.Sum256([]byte("signature value"))
@@ -152,14 +152,14 @@ func TestTSAClientRefuses(t *testing.T) {
 		{"no certificate", "nocert", true, nil, "no certificate"},
 		{"not a TSA certificate", "", false, nil, "not for time-stamping"},
 		{"untrusted TSA", "", true, func(c *TSAClient) {
-			other := newTestTSA(t, true)
+			other := newSpoilingTSA(t, true)
 			c.Roots = x509.NewCertPool()
 			c.Roots.AddCert(other.root)
 		}, "not trusted"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			tsa := newTestTSA(t, tc.timeStamping)
+			tsa := newSpoilingTSA(t, tc.timeStamping)
 			tsa.spoil = tc.spoil
 			srv := httptest.NewServer(tsa)
 			defer srv.Close()
@@ -202,7 +202,7 @@ func TestTSAClientRefuses(t *testing.T) {
 // SignatureTimestamp, and the token it returns is over the hash of the
 // signature value.
 func TestTSAClientForSignatureTimestamp(t *testing.T) {
-	tsa := newTestTSA(t, true)
+	tsa := newSpoilingTSA(t, true)
 	srv := httptest.NewServer(tsa)
 	defer srv.Close()
 	c := &TSAClient{URL: srv.URL, HTTP: srv.Client()}
