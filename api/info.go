@@ -90,11 +90,16 @@ func (s *Server) info(c echo.Context, v version) error {
 var signDocFormats = signatureFormats{Formats: []string{"C", "P"},
 	EnvelopeProperties: [][]string{{"Detached"}, {"Certification", "Revision"}}}
 
-// conformanceLevels are the levels signDoc offers: a timestamp needs the
-// timestamp authority.
+// conformanceLevels are the levels signDoc offers: a timestamp needs a
+// timestamp authority, and the long-term levels the development CA's
+// revocation data (signDoc refuses them for certificates of other CAs).
 func (s *Server) conformanceLevels() []string {
-	if s.tsa == nil {
-		return []string{"Ades-B-B"}
+	levels := []string{"Ades-B-B"}
+	if s.tsa != nil {
+		levels = append(levels, "Ades-B-T")
+		if s.revo != nil {
+			levels = append(levels, "Ades-B-LT", "Ades-B-LTA")
+		}
 	}
-	return []string{"Ades-B-B", "Ades-B-T"}
+	return levels
 }

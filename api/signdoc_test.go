@@ -13,6 +13,7 @@ import (
 	"github.com/digitorus/pkcs7"
 	"github.com/digitorus/timestamp"
 	"github.com/openrssp/rssp/sam"
+	"github.com/openrssp/rssp/sam/pades"
 	"github.com/openrssp/rssp/sam/pades/padestest"
 )
 
@@ -76,7 +77,7 @@ func TestSignDocThroughOAuth(t *testing.T) {
 		token := out["access_token"].(string)
 		req := func(pdf []byte) map[string]any {
 			return map[string]any{"credentialID": cred.ID, "documents": []map[string]any{{
-				"document": b64(pdf), "signature_format": "P", "conformance_level": "ADES-B-T", "signAlgo": "1.2.840.113549.1.1.11",
+				"document": b64(pdf), "signature_format": "P", "conformance_level": "ADES-B-LTA", "signAlgo": "1.2.840.113549.1.1.11",
 				"signed_props":             []map[string]string{{"attribute_name": "Reason", "attribute_value": "Lease approved"}, {"attribute_name": "Location", "attribute_value": "Gent"}},
 				"signed_envelope_property": "Revision"}}}
 		}
@@ -99,6 +100,14 @@ func TestSignDocThroughOAuth(t *testing.T) {
 			t.Errorf("no signing time in the report:\n%s", r[0])
 		}
 		v.QPDFCheck(t, pdf)
+		// B-LTA: the validation data, then a document timestamp over all.
+		sigs, err := pades.Signatures(pdf)
+		if err != nil || len(sigs) != 2 || sigs[1].SubFilter != "ETSI.RFC3161" {
+			t.Fatalf("signatures: %v %+v", err, sigs)
+		}
+		if vd, err := pades.DSS(pdf); err != nil || len(vd.Certs) < 3 || len(vd.CRLs) != 1 || len(vd.OCSPs) != 2 {
+			t.Fatalf("DSS: %v, %d certificates, %d CRLs, %d OCSP responses", err, len(vd.Certs), len(vd.CRLs), len(vd.OCSPs))
+		}
 
 		// numSignatures was 1: the token is spent.
 		status, out, _ = e.call(t, "/csc/v2/signatures/signDoc", token, req(doc))

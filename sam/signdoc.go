@@ -6,7 +6,10 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"slices"
 	"sync/atomic"
+
+	"github.com/digitorus/timestamp"
 
 	"github.com/openrssp/rssp/hsm"
 	"github.com/openrssp/rssp/sam/pades"
@@ -177,12 +180,24 @@ func (s *SAM) SignDoc(ctx context.Context, req SignDocRequest) ([]SignedDocument
 		return nil, internal(fmt.Errorf("credential %s has no certificate for its key", cred.ID))
 	}
 	plans := make([]docPlan, len(req.Documents))
-	needStamp := false
+	needStamp, needLT := false, false
 	for i, d := range req.Documents {
 		if plans[i], err = planDocument(pub, cred.SignAlgorithms, d); err != nil {
 			return nil, err
 		}
 		needStamp = needStamp || d.Level != LevelB
+		needLT = needLT || (d.Level == LevelLT || d.Level == LevelLTA) && d.Format == FormatPAdES
+	}
+	if needLT {
+		ca, err := s.devCA(ctx)
+		if err != nil && !errors.Is(err, ErrNoDevCA) {
+			return nil, internal(err)
+		}
+		if err != nil || !issuedByDevCA(chain[0], ca) {
+			// The revocation data of another CA's certificate is not ours
+			// to produce, and a B-LT signature without it is none.
+			return nil, &Error{Code: "invalid_request", Description: "Invalid parameter conformance_level: no validation data for this credential's certificate"}
+		}
 	}
 	if needStamp {
 		if _, ok := s.timestamper().(ownTSA); ok {
@@ -283,7 +298,7 @@ func planDocument(pub crypto.PublicKey, allowed []string, d DocumentToSign) (doc
 	case d.Format == FormatPAdES && d.Envelope == EnvelopeCertification:
 		p.certify = true
 	case d.Format == FormatPAdES && d.Envelope == "":
-		p.certify = true // an already signed document: see below
+		p.certify = true // unless the document is already signed: see below
 	case d.Format == FormatPAdES && d.Envelope == EnvelopeRevision:
 	default:
 		return docPlan{}, invalidParameter("signed_envelope_property")
@@ -301,6 +316,17 @@ func planDocument(pub crypto.PublicKey, allowed []string, d DocumentToSign) (doc
 	default:
 		if err := pades.Check(d.Content); err != nil {
 			return docPlan{}, ErrMalformedDocument.with(err)
+		}
+		sigs, err := pades.Signatures(d.Content)
+		if err != nil {
+			return docPlan{}, ErrMalformedDocument.with(err)
+		}
+		if len(sigs) > 0 && p.certify {
+			if d.Envelope == EnvelopeCertification {
+				// A certification signature must be the document's first.
+				return docPlan{}, invalidParameter("signed_envelope_property").with(errors.New("the document is already signed"))
+			}
+			p.certify = false
 		}
 	}
 	return p, nil
@@ -347,12 +373,19 @@ func (s *SAM) signDocuments(ctx context.Context, g *grant, signer crypto.Signer,
 	return out, nil
 }
 
-// signDocument builds one signature with the derived signer.
+// signDocument builds one signature with the derived signer and, for a
+// PDF at B-LT or B-LTA, adds the validation data and the document
+// timestamp in further incremental updates.
 func (s *SAM) signDocument(ctx context.Context, ds *derivedSigner, chain []*x509.Certificate, p docPlan) ([]byte, error) {
 	co := pades.CMSOptions{Chain: chain, Hash: p.scheme.hash, Scheme: p.pscheme,
 		Sign: func(digest []byte) ([]byte, error) { return ds.sign(ctx, p.scheme, digest) }}
 	tsa := s.timestamper()
-	stamp := func(h crypto.Hash, digest []byte) ([]byte, error) { return tsa.Stamp(ctx, h, digest) }
+	var tokens [][]byte // the timestamps, for the validation data of their TSA
+	stamp := func(h crypto.Hash, digest []byte) ([]byte, error) {
+		token, err := tsa.Stamp(ctx, h, digest)
+		tokens = append(tokens, token)
+		return token, err
+	}
 	bound := 0
 	if p.doc.Level != LevelB {
 		co.Timestamp = pades.SignatureTimestamp(p.scheme.hash, stamp)
@@ -365,8 +398,50 @@ func (s *SAM) signDocument(ctx context.Context, ds *derivedSigner, chain []*x509
 	if err != nil {
 		return nil, err
 	}
-	return pades.Sign(p.doc.Content, pades.Options{Time: s.now(), Info: p.doc.Info, Certification: p.certify,
+	out, err := pades.Sign(p.doc.Content, pades.Options{Time: s.now(), Info: p.doc.Info, Certification: p.certify,
 		Hash: p.scheme.hash, Reserve: reserve, CMS: func(digest []byte) ([]byte, error) { return pades.BuildCMS(digest, co) }})
+	if err != nil || (p.doc.Level != LevelLT && p.doc.Level != LevelLTA) {
+		return out, err
+	}
+	vd, err := s.longTermData(ctx, chain, tokens)
+	if err != nil {
+		return nil, err
+	}
+	if out, err = pades.AddDSS(out, vd); err != nil || p.doc.Level != LevelLTA {
+		return out, err
+	}
+	return pades.AddDocumentTimestamp(out, pades.DocTimestampOptions{Hash: p.scheme.hash, Reserve: tsa.MaxTokenSize(), Stamp: stamp})
+}
+
+// longTermData is what a B-LT signature embeds: the signer's chain, the
+// certificates of the timestamp tokens, and the development CA's CRL and
+// OCSP responses for those of them it issued (for the signer, always:
+// planDocument refuses B-LT for other issuers).
+func (s *SAM) longTermData(ctx context.Context, chain []*x509.Certificate, tokens [][]byte) (pades.ValidationData, error) {
+	certs := slices.Clone(chain)
+	for _, t := range tokens {
+		ts, err := timestamp.Parse(t)
+		if err != nil {
+			return pades.ValidationData{}, fmt.Errorf("signature timestamp: %w", err)
+		}
+		certs = append(certs, ts.Certificates...)
+	}
+	var vd pades.ValidationData
+	seen := map[string]bool{}
+	var unique []*x509.Certificate
+	for _, c := range certs {
+		if !seen[string(c.Raw)] {
+			seen[string(c.Raw)] = true
+			unique = append(unique, c)
+			vd.Certs = append(vd.Certs, c.Raw)
+		}
+	}
+	crls, ocsps, err := s.ValidationData(ctx, unique)
+	if err != nil {
+		return pades.ValidationData{}, err
+	}
+	vd.CRLs, vd.OCSPs = crls, ocsps
+	return vd, nil
 }
 
 // derivedSigner signs digests the SAM derived from the content a grant

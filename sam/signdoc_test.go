@@ -6,16 +6,19 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/digitorus/pkcs7"
+	"github.com/digitorus/timestamp"
 	"github.com/openrssp/rssp/hsm"
 	"github.com/openrssp/rssp/sam"
 	"github.com/openrssp/rssp/sam/pades"
 	"github.com/openrssp/rssp/sam/pades/padestest"
 	"github.com/openrssp/rssp/store"
 	"github.com/openrssp/rssp/store/storetest"
+	"golang.org/x/crypto/ocsp"
 )
 
 // signDocFixture is a fixture with a development CA and TSA, on a clock a
@@ -141,6 +144,56 @@ func TestSignDoc(t *testing.T) {
 				v.QPDFCheck(t, out[0].Data)
 			})
 
+			t.Run("B-LTA: DSS and document timestamp", func(t *testing.T) {
+				sad := f.authorize(rsaCred, 1, sum256(doc))
+				out, err := f.sam.SignDoc(ctx, sam.SignDocRequest{CredentialID: rsaCred.ID, SignerID: alice, ClientID: testClient, SAD: sad.Token,
+					Documents: []sam.DocumentToSign{{Content: doc, Format: sam.FormatPAdES, Level: sam.LevelLTA, SignAlgorithm: sam.OIDSHA256WithRSA}}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				signed := out[0].Data
+				padestest.WantValid(t, v.Report(t, signed)[0], "ETSI.CAdES.detached", rsaChain[0].Subject.CommonName)
+				v.QPDFCheck(t, signed)
+				sigs, err := pades.Signatures(signed)
+				if err != nil || len(sigs) != 2 || sigs[0].SubFilter != "ETSI.CAdES.detached" || sigs[1].SubFilter != "ETSI.RFC3161" {
+					t.Fatalf("signatures: %v %+v", err, sigs)
+				}
+				checkDocTimestamp(t, signed, sigs[1])
+				tsaChain, err := f.sam.TSAChain(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				checkDSS(t, signed, ca, rsaChain[0], tsaChain[0])
+			})
+
+			t.Run("the default envelope of a signed PDF is Revision", func(t *testing.T) {
+				first := f.authorize(rsaCred, 1, sum256(doc))
+				out, err := f.sam.SignDoc(ctx, sam.SignDocRequest{CredentialID: rsaCred.ID, SignerID: alice, ClientID: testClient, SAD: first.Token,
+					Documents: []sam.DocumentToSign{{Content: doc, Format: sam.FormatPAdES, Level: sam.LevelB, SignAlgorithm: sam.OIDSHA256WithRSA}}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				once := out[0].Data
+				sad := f.authorize(ecCred, 1, sum256(once))
+				req := sam.SignDocRequest{CredentialID: ecCred.ID, SignerID: alice, ClientID: testClient, SAD: sad.Token,
+					Documents: []sam.DocumentToSign{{Content: once, Format: sam.FormatPAdES, Level: sam.LevelB, SignAlgorithm: sam.OIDECDSAWithSHA256,
+						Envelope: sam.EnvelopeCertification}}}
+				if _, err := f.sam.SignDoc(ctx, req); !errors.Is(err, &sam.Error{Code: "invalid_request", Description: "Invalid parameter signed_envelope_property"}) {
+					t.Fatalf("certifying a signed document: %v", err)
+				}
+				req.Documents[0].Envelope = ""
+				out, err = f.sam.SignDoc(ctx, req)
+				if err != nil {
+					t.Fatalf("the default envelope on a signed document: %v", err)
+				}
+				r := v.Report(t, out[0].Data)
+				if len(r) != 2 {
+					t.Fatalf("%d signatures", len(r))
+				}
+				padestest.WantValid(t, r[0], "ETSI.CAdES.detached", rsaChain[0].Subject.CommonName)
+				padestest.WantValid(t, r[1], "ETSI.CAdES.detached", ecChain[0].Subject.CommonName)
+			})
+
 			t.Run("B-T from an external TSA", func(t *testing.T) {
 				tsa := padestest.NewTSA(t)
 				ext, err := sam.New(testConfig(), f.keys, f.st, sam.WithClock(f.clock), sam.WithTimestamper(tsaClient{&pades.TSAClient{URL: tsa.URL}}))
@@ -217,3 +270,56 @@ func verifyDetached(t *testing.T, der, content []byte, ca *x509.Certificate) {
 type tsaClient struct{ *pades.TSAClient }
 
 func (tsaClient) MaxTokenSize() int { return 8 << 10 }
+
+// checkDocTimestamp checks that a document timestamp's token is over the
+// digest of its byte ranges.
+func checkDocTimestamp(t *testing.T, doc []byte, f pades.SignatureField) {
+	t.Helper()
+	ts, err := timestamp.Parse(f.Contents)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := ts.HashAlgorithm.New()
+	br := f.ByteRange
+	h.Write(doc[br[0] : br[0]+br[1]])
+	h.Write(doc[br[2] : br[2]+br[3]])
+	if !bytes.Equal(h.Sum(nil), ts.HashedMessage) || br[2]+br[3] != int64(len(doc)) {
+		t.Fatal("the document timestamp does not cover the document")
+	}
+}
+
+// checkDSS checks that the DSS holds the signer's and the TSA's
+// certificates, a CRL of the CA, and a good OCSP response of the CA for
+// each of them.
+func checkDSS(t *testing.T, doc []byte, ca *x509.Certificate, certs ...*x509.Certificate) {
+	t.Helper()
+	vd, err := pades.DSS(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range certs {
+		if !slices.ContainsFunc(vd.Certs, func(d []byte) bool { return bytes.Equal(d, c.Raw) }) {
+			t.Errorf("the DSS lacks the certificate of %s", c.Subject.CommonName)
+		}
+	}
+	if len(vd.CRLs) != 1 {
+		t.Fatalf("%d CRLs", len(vd.CRLs))
+	}
+	crl, err := x509.ParseRevocationList(vd.CRLs[0])
+	if err != nil || crl.CheckSignatureFrom(ca) != nil {
+		t.Fatalf("CRL: %v", err)
+	}
+	good := map[string]bool{}
+	for _, der := range vd.OCSPs {
+		r, err := ocsp.ParseResponse(der, ca)
+		if err != nil {
+			t.Fatalf("OCSP: %v", err)
+		}
+		good[r.SerialNumber.String()] = r.Status == ocsp.Good
+	}
+	for _, c := range certs {
+		if !good[c.SerialNumber.String()] {
+			t.Errorf("no good OCSP response for %s", c.Subject.CommonName)
+		}
+	}
+}
