@@ -83,6 +83,8 @@ fuzz: deps
 	CGO_ENABLED=1 $(GO) test -run '^$$' -fuzz '^FuzzParsePSSParams$$' -fuzztime $(FUZZTIME) ./sam
 	CGO_ENABLED=1 $(GO) test -run '^$$' -fuzz '^FuzzDecodeHashes$$' -fuzztime $(FUZZTIME) ./sam
 	CGO_ENABLED=1 $(GO) test -run '^$$' -fuzz '^FuzzOCSPRequest$$' -fuzztime $(FUZZTIME) ./sam
+	CGO_ENABLED=1 $(GO) test -run '^$$' -fuzz '^FuzzSignUntrusted$$' -fuzztime $(FUZZTIME) ./sam/pades
+	CGO_ENABLED=1 $(GO) test -run '^$$' -fuzz '^FuzzSignatures$$' -fuzztime $(FUZZTIME) ./sam/pades
 	CGO_ENABLED=1 $(GO) test -run '^$$' -fuzz '^FuzzRequestBodies$$' -fuzztime $(FUZZTIME) ./api
 	CGO_ENABLED=1 $(GO) test -run '^$$' -fuzz '^FuzzBase64Hashes$$' -fuzztime $(FUZZTIME) ./api
 	CGO_ENABLED=1 $(GO) test -run '^$$' -fuzz '^FuzzAuthorizationDetails$$' -fuzztime $(FUZZTIME) ./oauth
