@@ -43,28 +43,12 @@ func minimalPDF(t testing.TB) []byte {
 	}, "/Info 6 0 R /ID [<0123456789ABCDEF0123456789ABCDEF> <0123456789ABCDEF0123456789ABCDEF>]")
 }
 
-// signPDF signs doc with key and pki's chain.
+// signPDF signs doc with key and pki's chain, as an approval or a
+// certification signature, with a fixed time and signer information.
 func signPDF(t testing.TB, doc []byte, pki testPKI, scheme Scheme, h crypto.Hash, certify bool) []byte {
 	t.Helper()
-	calls := 0
-	co := CMSOptions{Chain: []*x509.Certificate{pki.leaf, pki.root}, Hash: h, Scheme: scheme, Sign: signFunc(pki.key, scheme, h, &calls)}
-	reserve, err := MaxCMSSize(co, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := Sign(doc, Options{Time: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC), Hash: h, Reserve: reserve, Certification: certify,
-		Info: SignatureInfo{Name: "Erika Mustermann", Location: "Brüssel", Reason: "I approve (this) document", ContactInfo: "erika@example.org"},
-		CMS:  func(digest []byte) ([]byte, error) { return BuildCMS(digest, co) }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if calls != 1 {
-		t.Fatalf("the signer was called %d times", calls)
-	}
-	if !bytes.HasPrefix(out, doc) {
-		t.Fatal("the signed file does not start with the original bytes: not an incremental update")
-	}
-	return out
+	return signWith(t, doc, pki, scheme, h, Options{Time: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC), Certification: certify,
+		Info: SignatureInfo{Name: "Erika Mustermann", Location: "Brüssel", Reason: "I approve (this) document", ContactInfo: "erika@example.org"}}, nil)
 }
 
 // run runs a tool padestest.Validator does not cover (a qpdf rewrite,
