@@ -22,31 +22,14 @@ import (
 	"time"
 
 	"github.com/digitorus/pdf"
-)
 
-// buildPDF writes objects 1..n (object 1 the catalog) with a classic
-// cross-reference table.
-func buildPDF(objs []string) []byte {
-	var b bytes.Buffer
-	b.WriteString("%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
-	offsets := make([]int, len(objs))
-	for i, o := range objs {
-		offsets[i] = b.Len()
-		fmt.Fprintf(&b, "%d 0 obj\n%s\nendobj\n", i+1, o)
-	}
-	xref := b.Len()
-	fmt.Fprintf(&b, "xref\n0 %d\n0000000000 65535 f \n", len(objs)+1)
-	for _, off := range offsets {
-		fmt.Fprintf(&b, "%010d 00000 n \n", off)
-	}
-	fmt.Fprintf(&b, "trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n", len(objs)+1, xref)
-	return b.Bytes()
-}
+	"github.com/openrssp/rssp/sam/pades/padestest"
+)
 
 // twoPagePDF has a small first page with its own MediaBox and a US Letter
 // second page that inherits its MediaBox from the page tree.
 func twoPagePDF() []byte {
-	return buildPDF([]string{
+	return padestest.BuildPDF([]string{
 		"<< /Type /Catalog /Pages 2 0 R >>",
 		"<< /Type /Pages /Kids [3 0 R 4 0 R] /Count 2 /MediaBox [0 0 612 792] /Resources << /Font << /F1 7 0 R >> >> >>",
 		"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 300 300] /Contents 5 0 R >>",
@@ -54,7 +37,7 @@ func twoPagePDF() []byte {
 		"<< /Length 39 >>\nstream\nBT /F1 18 Tf 36 250 Td (Page one) Tj ET\nendstream",
 		"<< /Length 48 >>\nstream\nBT /F1 18 Tf 72 700 Td (Page two, to sign) Tj ET\nendstream",
 		"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-	})
+	}, "")
 }
 
 // signWith signs doc with pki's key and chain, and o's other options.
@@ -169,7 +152,7 @@ func streamText(t testing.TB, v pdf.Value) string {
 // its widget and appearance, valid for pdfsig, rendered by pdftoppm where
 // the rectangle is and nowhere else.
 func TestVisibleSignature(t *testing.T) {
-	pdfsig, qpdf, certutil := tools(t)
+	padestest.RequireTools(t)
 	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)
@@ -177,16 +160,7 @@ func TestVisibleSignature(t *testing.T) {
 	ecKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	rsaPKI, ecPKI := newTestPKI(t, rsaKey), newTestPKI(t, ecKey)
 	base := twoPagePDF()
-	in := filepath.Join(t.TempDir(), "in.pdf")
-	if err := os.WriteFile(in, base, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	objStreams := filepath.Join(t.TempDir(), "objstm.pdf")
-	run(t, qpdf, "--object-streams=generate", in, objStreams)
-	streamed, err := os.ReadFile(objStreams)
-	if err != nil {
-		t.Fatal(err)
-	}
+	streamed := objectStreams(t, base)
 	info := SignatureInfo{Name: "Erika Mustermann", Location: "Brüssel", Reason: "I approve (this) document"}
 	cases := []struct {
 		name      string
@@ -210,16 +184,16 @@ func TestVisibleSignature(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			nss := nssTrusting(t, certutil, tc.pki.root)
+			v := padestest.NewValidator(t, tc.pki.root)
 			app := tc.app
 			signed := signWith(t, tc.doc, tc.pki, tc.scheme, crypto.SHA256, Options{Time: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC),
 				Info: info, Certification: tc.certify, Appearance: &app}, nil)
-			qpdfCheck(t, qpdf, signed)
-			sigs := signatureReports(pdfsigReport(t, pdfsig, nss, signed))
+			v.QPDFCheck(t, signed)
+			sigs := v.Report(t, signed)
 			if len(sigs) != 1 {
 				t.Fatalf("pdfsig found %d signatures", len(sigs))
 			}
-			wantValid(t, sigs[0], "ETSI.CAdES.detached", "Erika Mustermann")
+			padestest.WantValid(t, sigs[0], "ETSI.CAdES.detached", "Erika Mustermann")
 
 			// The widget is on the page asked for, printable, with the
 			// rectangle and an appearance drawing the text.
@@ -267,14 +241,7 @@ func TestVisibleSignature(t *testing.T) {
 			}
 
 			// A second, invisible signature keeps this one valid.
-			twice := signPDF(t, signed, tc.pki.signer(t, tc.pki.key, "Max Muster"), tc.scheme, crypto.SHA256, false)
-			qpdfCheck(t, qpdf, twice)
-			sigs = signatureReports(pdfsigReport(t, pdfsig, nss, twice))
-			if len(sigs) != 2 {
-				t.Fatalf("pdfsig found %d signatures after a second one", len(sigs))
-			}
-			wantValid(t, sigs[0], "ETSI.CAdES.detached", "Erika Mustermann")
-			wantValid(t, sigs[1], "ETSI.CAdES.detached", "Max Muster")
+			signAgain(t, v, signed, tc.pki, tc.scheme, crypto.SHA256)
 		})
 	}
 }

@@ -29,6 +29,8 @@ import (
 	"golang.org/x/crypto/cryptobyte"
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 	"golang.org/x/crypto/ocsp"
+
+	"github.com/openrssp/rssp/sam/pades/padestest"
 )
 
 // testTSA is a timestamp authority under a test root, built with
@@ -211,13 +213,13 @@ func verifyToken(t testing.TB, token []byte, tsa *x509.Certificate) {
 // (a document timestamp), then a further signature, with each signer key
 // type; pdfsig keeps every CAdES signature valid and trusted all along.
 func TestLongTermLevels(t *testing.T) {
-	pdfsig, qpdf, certutil := tools(t)
+	padestest.RequireTools(t)
 	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ecKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	streamed := objectStreams(t, qpdf, minimalPDF(t))
+	streamed := objectStreams(t, padestest.MinimalPDF(t, 1))
 	cases := []struct {
 		name    string
 		doc     []byte
@@ -226,15 +228,15 @@ func TestLongTermLevels(t *testing.T) {
 		hash    crypto.Hash
 		certify bool
 	}{
-		{"RSA PKCS1v15", minimalPDF(t), rsaKey, PKCS1v15, crypto.SHA256, false},
-		{"RSA PSS certification", minimalPDF(t), rsaKey, PSS, crypto.SHA256, true},
+		{"RSA PKCS1v15", padestest.MinimalPDF(t, 1), rsaKey, PKCS1v15, crypto.SHA256, false},
+		{"RSA PSS certification", padestest.MinimalPDF(t, 1), rsaKey, PSS, crypto.SHA256, true},
 		{"ECDSA SHA-384 object streams", streamed, ecKey, ECDSA, crypto.SHA384, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			pki := newTestPKI(t, tc.key)
 			tsa := newTestTSA(t, pki)
-			nss := nssTrusting(t, certutil, pki.root)
+			v := padestest.NewValidator(t, pki.root)
 			info := Options{Time: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC), Info: SignatureInfo{Name: "Erika Mustermann"}}
 
 			// B-T.
@@ -256,14 +258,14 @@ func TestLongTermLevels(t *testing.T) {
 			if !bytes.HasPrefix(lt, bt) {
 				t.Fatal("AddDSS changed earlier bytes")
 			}
-			qpdfCheck(t, qpdf, lt)
+			v.QPDFCheck(t, lt)
 			want := ValidationData{Certs: [][]byte{pki.leaf.Raw, pki.root.Raw, tsa.pki.leaf.Raw}, CRLs: [][]byte{crl}, OCSPs: [][]byte{resp}}
 			wantDSS(t, lt, want)
-			sigs := signatureReports(pdfsigReport(t, pdfsig, nss, lt))
+			sigs := v.Report(t, lt)
 			if len(sigs) != 1 {
 				t.Fatalf("pdfsig found %d signatures", len(sigs))
 			}
-			wantValid(t, sigs[0], "ETSI.CAdES.detached", "Erika Mustermann")
+			padestest.WantValid(t, sigs[0], "ETSI.CAdES.detached", "Erika Mustermann")
 
 			// A second AddDSS merges: old entries kept, new ones added once.
 			extra := pki.signer(t, tc.key, "Another Certificate").leaf
@@ -275,7 +277,7 @@ func TestLongTermLevels(t *testing.T) {
 			if !bytes.HasPrefix(lt2, lt) {
 				t.Fatal("the second AddDSS changed earlier bytes")
 			}
-			qpdfCheck(t, qpdf, lt2)
+			v.QPDFCheck(t, lt2)
 			want = ValidationData{Certs: append(want.Certs, extra.Raw), CRLs: want.CRLs, OCSPs: [][]byte{resp, resp2}}
 			wantDSS(t, lt2, want)
 			if again, err := AddDSS(lt2, want); err != nil || !bytes.Equal(again, lt2) {
@@ -294,7 +296,7 @@ func TestLongTermLevels(t *testing.T) {
 			if !bytes.HasPrefix(lta, lt2) {
 				t.Fatal("AddDocumentTimestamp changed earlier bytes")
 			}
-			qpdfCheck(t, qpdf, lta)
+			v.QPDFCheck(t, lta)
 			wantDSS(t, lta, want)
 			fields, err := Signatures(lta)
 			if err != nil {
@@ -322,11 +324,11 @@ func TestLongTermLevels(t *testing.T) {
 			if len(ts.Certificates) != 1 || !ts.Certificates[0].Equal(tsa.pki.leaf) {
 				t.Fatal("the token does not carry the TSA certificate")
 			}
-			sigs = signatureReports(pdfsigReport(t, pdfsig, nss, lta))
+			sigs = v.Report(t, lta)
 			if len(sigs) != 2 {
 				t.Fatalf("pdfsig found %d signatures", len(sigs))
 			}
-			wantValid(t, sigs[0], "ETSI.CAdES.detached", "Erika Mustermann")
+			padestest.WantValid(t, sigs[0], "ETSI.CAdES.detached", "Erika Mustermann")
 			// poppler 22.12 lists the document timestamp but does not check
 			// it: "Signature Type: unknown", "Signature has not yet been
 			// verified." It is the Go checks above that verify it.
@@ -342,7 +344,7 @@ func TestLongTermLevels(t *testing.T) {
 
 			// A further signature keeps all earlier ones and the DSS.
 			final := signWith(t, lta, pki.signer(t, tc.key, "Max Muster"), tc.scheme, tc.hash, info, tsa.stamp)
-			qpdfCheck(t, qpdf, final)
+			v.QPDFCheck(t, final)
 			wantDSS(t, final, want)
 			later, err := Signatures(final)
 			if err != nil || len(later) != 3 {
@@ -352,57 +354,42 @@ func TestLongTermLevels(t *testing.T) {
 				!bytes.Equal(rangesDigest(t, final, later[1].ByteRange, tc.hash), ts.HashedMessage) {
 				t.Fatal("the document timestamp no longer matches its byte ranges after a further signature")
 			}
-			sigs = signatureReports(pdfsigReport(t, pdfsig, nss, final))
+			sigs = v.Report(t, final)
 			if len(sigs) != 3 {
 				t.Fatalf("pdfsig found %d signatures", len(sigs))
 			}
-			wantValid(t, sigs[0], "ETSI.CAdES.detached", "Erika Mustermann")
-			wantValid(t, sigs[2], "ETSI.CAdES.detached", "Max Muster")
+			padestest.WantValid(t, sigs[0], "ETSI.CAdES.detached", "Erika Mustermann")
+			padestest.WantValid(t, sigs[2], "ETSI.CAdES.detached", "Max Muster")
 		})
 	}
-}
-
-// objectStreams rewrites doc with object and cross-reference streams.
-func objectStreams(t testing.TB, qpdf string, doc []byte) []byte {
-	t.Helper()
-	dir := t.TempDir()
-	in, out := filepath.Join(dir, "in.pdf"), filepath.Join(dir, "out.pdf")
-	if err := os.WriteFile(in, doc, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	run(t, qpdf, "--object-streams=generate", in, out)
-	b, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 // TestAddDSSMergesExistingDSS: a DSS another tool wrote directly in the
 // catalog, with a compressed stream and a VRI, keeps its entries and its
 // VRI; only what is new is added.
 func TestAddDSSMergesExistingDSS(t *testing.T) {
-	_, qpdf, _ := tools(t)
+	padestest.RequireTools(t)
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	pki := newTestPKI(t, key)
+	v := padestest.NewValidator(t, pki.root)
 	var z bytes.Buffer
 	zw := zlib.NewWriter(&z)
 	zw.Write(pki.root.Raw)
 	zw.Close()
-	doc := buildPDF([]string{
+	doc := padestest.BuildPDF([]string{
 		"<< /Type /Catalog /Pages 2 0 R /DSS << /Certs [5 0 R] /VRI << /0123 << /Cert [5 0 R] >> >> >> >>",
 		"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
 		"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 200] /Contents 4 0 R >>",
 		"<< /Length 0 >>\nstream\n\nendstream",
 		fmt.Sprintf("<< /Length %d /Filter /FlateDecode >>\nstream\n%s\nendstream", z.Len(), z.Bytes()),
-	})
+	}, "")
 	wantDSS(t, doc, ValidationData{Certs: [][]byte{pki.root.Raw}})
 	crl := testCRL(t, pki)
 	out, err := AddDSS(doc, ValidationData{Certs: [][]byte{pki.leaf.Raw, pki.root.Raw}, CRLs: [][]byte{crl}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	qpdfCheck(t, qpdf, out)
+	v.QPDFCheck(t, out)
 	wantDSS(t, out, ValidationData{Certs: [][]byte{pki.root.Raw, pki.leaf.Raw}, CRLs: [][]byte{crl}})
 	d, err := open(out)
 	if err != nil {
@@ -420,7 +407,7 @@ func TestDocumentTimestampRefusals(t *testing.T) {
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	pki := newTestPKI(t, key)
 	tsa := newTestTSA(t, pki)
-	doc := minimalPDF(t)
+	doc := padestest.MinimalPDF(t, 1)
 
 	if _, err := AddDocumentTimestamp(doc, DocTimestampOptions{Hash: crypto.SHA256, Reserve: 200, Stamp: tsa.stamp}); !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("token larger than reserved: %v, want ErrTooLarge", err)

@@ -9,11 +9,8 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
-	"encoding/asn1"
 	"encoding/hex"
-	"encoding/pem"
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,95 +22,54 @@ import (
 
 	"github.com/digitorus/timestamp"
 	"golang.org/x/crypto/cryptobyte"
+
+	"github.com/openrssp/rssp/sam/pades/padestest"
 )
 
-// minimalPDF is a one-page PDF with a classic cross-reference table, its
-// offsets computed.
+// minimalPDF is a one-page PDF whose page carries its own MediaBox, for
+// the tests that depend on its exact bytes (TestSignPDFRefusals and
+// TestAddDSSRefusals edit them) or on a /MediaBox in the page object
+// (TestSignPDF tampers with it once qpdf has compressed the content).
+// Other tests take padestest.MinimalPDF.
 func minimalPDF(t testing.TB) []byte {
 	t.Helper()
-	objs := []string{
+	return padestest.BuildPDF([]string{
 		"<< /Type /Catalog /Pages 2 0 R >>",
 		"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
 		"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>",
 		"<< /Length 44 >>\nstream\nBT /F1 24 Tf 72 720 Td (Hello, PAdES) Tj ET\nendstream",
 		"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
 		"<< /Title (Test document) /Producer (rssp test) >>",
-	}
-	var b bytes.Buffer
-	b.WriteString("%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
-	offsets := make([]int, len(objs))
-	for i, o := range objs {
-		offsets[i] = b.Len()
-		fmt.Fprintf(&b, "%d 0 obj\n%s\nendobj\n", i+1, o)
-	}
-	xref := b.Len()
-	fmt.Fprintf(&b, "xref\n0 %d\n0000000000 65535 f \n", len(objs)+1)
-	for _, off := range offsets {
-		fmt.Fprintf(&b, "%010d 00000 n \n", off)
-	}
-	fmt.Fprintf(&b, "trailer\n<< /Size %d /Root 1 0 R /Info 6 0 R /ID [<0123456789ABCDEF0123456789ABCDEF> <0123456789ABCDEF0123456789ABCDEF>] >>\nstartxref\n%d\n%%%%EOF\n",
-		len(objs)+1, xref)
-	return b.Bytes()
+	}, "/Info 6 0 R /ID [<0123456789ABCDEF0123456789ABCDEF> <0123456789ABCDEF0123456789ABCDEF>]")
 }
 
-// signPDF signs doc with key and pki's chain.
+// signPDF signs doc with key and pki's chain, as an approval or a
+// certification signature, with a fixed time and signer information.
 func signPDF(t testing.TB, doc []byte, pki testPKI, scheme Scheme, h crypto.Hash, certify bool) []byte {
 	t.Helper()
-	calls := 0
-	co := CMSOptions{Chain: []*x509.Certificate{pki.leaf, pki.root}, Hash: h, Scheme: scheme, Sign: signFunc(pki.key, scheme, h, &calls)}
-	reserve, err := MaxCMSSize(co, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := Sign(doc, Options{Time: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC), Hash: h, Reserve: reserve, Certification: certify,
-		Info: SignatureInfo{Name: "Erika Mustermann", Location: "Brüssel", Reason: "I approve (this) document", ContactInfo: "erika@example.org"},
-		CMS:  func(digest []byte) ([]byte, error) { return BuildCMS(digest, co) }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if calls != 1 {
-		t.Fatalf("the signer was called %d times", calls)
-	}
-	if !bytes.HasPrefix(out, doc) {
-		t.Fatal("the signed file does not start with the original bytes: not an incremental update")
-	}
-	return out
+	return signWith(t, doc, pki, scheme, h, Options{Time: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC), Certification: certify,
+		Info: SignatureInfo{Name: "Erika Mustermann", Location: "Brüssel", Reason: "I approve (this) document", ContactInfo: "erika@example.org"}}, nil)
 }
 
-// tools returns the paths of pdfsig, qpdf and certutil, or skips.
-func tools(t testing.TB) (pdfsig, qpdf, certutil string) {
+// signAgain has "Max Muster", under pki's root, sign signed (signed by
+// "Erika Mustermann") invisibly, and fails the test unless qpdf accepts
+// the result and pdfsig finds both signatures valid and trusted. It
+// returns pdfsig's two reports.
+func signAgain(t testing.TB, v *padestest.Validator, signed []byte, pki testPKI, scheme Scheme, h crypto.Hash) []string {
 	t.Helper()
-	var missing []string
-	look := func(name string) string {
-		p, err := exec.LookPath(name)
-		if err != nil {
-			missing = append(missing, name)
-		}
-		return p
+	twice := signPDF(t, signed, pki.signer(t, pki.key, "Max Muster"), scheme, h, false)
+	v.QPDFCheck(t, twice)
+	sigs := v.Report(t, twice)
+	if len(sigs) != 2 {
+		t.Fatalf("pdfsig found %d signatures after a second one", len(sigs))
 	}
-	pdfsig, qpdf, certutil = look("pdfsig"), look("qpdf"), look("certutil")
-	if len(missing) > 0 {
-		if os.Getenv("CSC_TEST_REQUIRE_PDF_TOOLS") == "1" || os.Getenv("CI") == "true" {
-			t.Fatalf("missing %v: make test-deps installs poppler-utils, qpdf and libnss3-tools", missing)
-		}
-		t.Skipf("missing %v (make test-deps installs poppler-utils, qpdf and libnss3-tools)", missing)
-	}
-	return pdfsig, qpdf, certutil
+	padestest.WantValid(t, sigs[0], "ETSI.CAdES.detached", "Erika Mustermann")
+	padestest.WantValid(t, sigs[1], "ETSI.CAdES.detached", "Max Muster")
+	return sigs
 }
 
-// nssTrusting makes an NSS database that trusts root, for pdfsig.
-func nssTrusting(t testing.TB, certutil string, root *x509.Certificate) string {
-	t.Helper()
-	dir := t.TempDir()
-	run(t, certutil, "-N", "-d", "sql:"+dir, "--empty-password")
-	ca := filepath.Join(dir, "root.pem")
-	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: root.Raw}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	run(t, certutil, "-A", "-d", "sql:"+dir, "-n", "rssp-test-root", "-t", "CT,C,C", "-i", ca)
-	return dir
-}
-
+// run runs a tool padestest.Validator does not cover (a qpdf rewrite,
+// pdftoppm) and fails the test when it fails.
 func run(t testing.TB, name string, args ...string) string {
 	t.Helper()
 	out, err := exec.Command(name, args...).CombinedOutput()
@@ -123,53 +79,25 @@ func run(t testing.TB, name string, args ...string) string {
 	return string(out)
 }
 
-// pdfsigReport runs pdfsig on a file and returns its report.
-func pdfsigReport(t testing.TB, pdfsig, nss string, doc []byte) string {
+// objectStreams rewrites doc with object and cross-reference streams.
+func objectStreams(t testing.TB, doc []byte) []byte {
 	t.Helper()
-	f := filepath.Join(t.TempDir(), "signed.pdf")
-	if err := os.WriteFile(f, doc, 0o600); err != nil {
+	_, qpdf, _ := padestest.RequireTools(t)
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "in.pdf"), filepath.Join(dir, "out.pdf")
+	if err := os.WriteFile(in, doc, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out, _ := exec.Command(pdfsig, "-nssdir", "sql:"+nss, f).CombinedOutput() // exits non-zero when a signature is invalid
-	if dir := os.Getenv("CSC_TEST_ARTEFACTS"); dir != "" {
-		_ = os.WriteFile(filepath.Join(dir, "pades-"+strings.ReplaceAll(t.Name(), "/", "_")+".pdf"), doc, 0o644)
-	}
-	return string(out)
-}
-
-func qpdfCheck(t testing.TB, qpdf string, doc []byte) {
-	t.Helper()
-	f := filepath.Join(t.TempDir(), "check.pdf")
-	if err := os.WriteFile(f, doc, 0o600); err != nil {
+	run(t, qpdf, "--object-streams=generate", in, out)
+	b, err := os.ReadFile(out)
+	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command(qpdf, "--check", f).CombinedOutput()
-	if err != nil || strings.Contains(string(out), "WARNING") {
-		t.Fatalf("qpdf --check: %v\n%s", err, out)
-	}
-}
-
-// signatureReports splits pdfsig's report per signature.
-func signatureReports(report string) []string {
-	parts := regexp.MustCompile(`(?m)^Signature #\d+:`).Split(report, -1)
-	if len(parts) < 2 {
-		return nil
-	}
-	return parts[1:]
-}
-
-func wantValid(t testing.TB, sig, subFilter, signer string) {
-	t.Helper()
-	for _, want := range []string{"Signature Validation: Signature is Valid.", "Certificate Validation: Certificate is Trusted.",
-		"Signature Type: " + subFilter, "Signer Certificate Common Name: " + signer} {
-		if !strings.Contains(sig, want) {
-			t.Errorf("pdfsig does not say %q:\n%s", want, sig)
-		}
-	}
+	return b
 }
 
 func TestSignPDF(t *testing.T) {
-	pdfsig, qpdf, certutil := tools(t)
+	padestest.RequireTools(t)
 	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)
@@ -180,16 +108,7 @@ func TestSignPDF(t *testing.T) {
 	}
 	rsaPKI, ecPKI := newTestPKI(t, rsaKey), newTestPKI(t, ecKey)
 	base := minimalPDF(t)
-	objStreams := filepath.Join(t.TempDir(), "objstm.pdf")
-	in := filepath.Join(t.TempDir(), "in.pdf")
-	if err := os.WriteFile(in, base, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	run(t, qpdf, "--object-streams=generate", in, objStreams)
-	streamed, err := os.ReadFile(objStreams)
-	if err != nil {
-		t.Fatal(err)
-	}
+	streamed := objectStreams(t, base)
 	cases := []struct {
 		name    string
 		doc     []byte
@@ -205,14 +124,14 @@ func TestSignPDF(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			nss := nssTrusting(t, certutil, tc.pki.root)
+			v := padestest.NewValidator(t, tc.pki.root)
 			signed := signPDF(t, tc.doc, tc.pki, tc.scheme, tc.hash, tc.certify)
-			qpdfCheck(t, qpdf, signed)
-			sigs := signatureReports(pdfsigReport(t, pdfsig, nss, signed))
+			v.QPDFCheck(t, signed)
+			sigs := v.Report(t, signed)
 			if len(sigs) != 1 {
 				t.Fatalf("pdfsig found %d signatures", len(sigs))
 			}
-			wantValid(t, sigs[0], "ETSI.CAdES.detached", "Erika Mustermann")
+			padestest.WantValid(t, sigs[0], "ETSI.CAdES.detached", "Erika Mustermann")
 			if !strings.Contains(sigs[0], "Total document signed") {
 				t.Errorf("the signature does not cover the whole document:\n%s", sigs[0])
 			}
@@ -225,14 +144,7 @@ func TestSignPDF(t *testing.T) {
 			// signature valid but its certificate as "Unknown issue" in our
 			// runs, as it does for any of them with -no-ocsp; to revisit
 			// once the certificates carry an OCSP URL.)
-			twice := signPDF(t, signed, tc.pki.signer(t, tc.pki.key, "Max Muster"), tc.scheme, tc.hash, false)
-			qpdfCheck(t, qpdf, twice)
-			sigs = signatureReports(pdfsigReport(t, pdfsig, nss, twice))
-			if len(sigs) != 2 {
-				t.Fatalf("pdfsig found %d signatures after a second one", len(sigs))
-			}
-			wantValid(t, sigs[0], "ETSI.CAdES.detached", "Erika Mustermann")
-			wantValid(t, sigs[1], "ETSI.CAdES.detached", "Max Muster")
+			sigs = signAgain(t, v, signed, tc.pki, tc.scheme, tc.hash)
 			if strings.Contains(sigs[0], "Total document signed") || !strings.Contains(sigs[1], "Total document signed") {
 				t.Errorf("the first signature should cover its revision only, the second everything:\n%s\n%s", sigs[0], sigs[1])
 			}
@@ -244,7 +156,7 @@ func TestSignPDF(t *testing.T) {
 				i = bytes.Index(tampered, []byte("/MediaBox")) // compressed content
 			}
 			tampered[i+1] ^= 0x01
-			if sigs := signatureReports(pdfsigReport(t, pdfsig, nss, tampered)); len(sigs) != 1 || strings.Contains(sigs[0], "Signature is Valid") {
+			if sigs := v.Report(t, tampered); len(sigs) != 1 || strings.Contains(sigs[0], "Signature is Valid") {
 				t.Fatalf("a tampered document still verifies:\n%v", sigs)
 			}
 		})
@@ -259,7 +171,7 @@ func TestSignPDFByteRangeAndContents(t *testing.T) {
 		t.Fatal(err)
 	}
 	pki := newTestPKI(t, key)
-	signed := signPDF(t, minimalPDF(t), pki, ECDSA, crypto.SHA256, false)
+	signed := signPDF(t, padestest.MinimalPDF(t, 1), pki, ECDSA, crypto.SHA256, false)
 	m := regexp.MustCompile(`/ByteRange \[0 (\d+) (\d+) (\d+) *\] /Contents <([0-9A-F]+)>`).FindSubmatch(signed)
 	if m == nil {
 		t.Fatal("no byte range and contents")
@@ -327,40 +239,24 @@ func TestSignPDFRefusals(t *testing.T) {
 // token over the hash of its signature value; pdfsig still reports the
 // signature valid and trusted, and the reserved size held the token.
 func TestSignPDFWithSignatureTimestamp(t *testing.T) {
-	pdfsig, _, certutil := tools(t)
+	padestest.RequireTools(t)
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	pki := newTestPKI(t, key)
-	tsaKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tsa := pki.signer(t, tsaKey, "Test TSA")
-	stamps := 0
-	stamp := func(h crypto.Hash, digest []byte) ([]byte, error) {
-		stamps++
-		ts := timestamp.Timestamp{HashAlgorithm: h, HashedMessage: digest, Time: time.Now().UTC().Truncate(time.Second),
-			Policy: asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 32473, 1, 1}, AddTSACertificate: true}
-		resp, err := ts.CreateResponseWithOpts(tsa.leaf, tsaKey, crypto.SHA256)
-		if err != nil {
-			return nil, err
-		}
-		parsed, err := timestamp.ParseResponse(resp)
-		if err != nil {
-			return nil, err
-		}
-		return parsed.RawToken, nil
-	}
+	tsa := newTestTSA(t, pki)
 	calls := 0
 	co := CMSOptions{Chain: []*x509.Certificate{pki.leaf, pki.root}, Hash: crypto.SHA256, Scheme: ECDSA,
-		Sign: signFunc(key, ECDSA, crypto.SHA256, &calls), Timestamp: SignatureTimestamp(crypto.SHA256, stamp)}
+		Sign: signFunc(key, ECDSA, crypto.SHA256, &calls), Timestamp: SignatureTimestamp(crypto.SHA256, tsa.stamp)}
 	reserve, err := MaxCMSSize(co, 4096)
 	if err != nil {
 		t.Fatal(err)
 	}
-	signed, err := Sign(minimalPDF(t), Options{Hash: crypto.SHA256, Reserve: reserve, Info: SignatureInfo{Name: "Erika Mustermann"},
+	signed, err := Sign(padestest.MinimalPDF(t, 1), Options{Hash: crypto.SHA256, Reserve: reserve, Info: SignatureInfo{Name: "Erika Mustermann"},
 		CMS: func(d []byte) ([]byte, error) { return BuildCMS(d, co) }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if calls != 1 || stamps != 1 {
-		t.Fatalf("signer called %d times, TSA %d times; want once each", calls, stamps)
+	if calls != 1 || tsa.calls != 1 {
+		t.Fatalf("signer called %d times, TSA %d times; want once each", calls, tsa.calls)
 	}
 	m := regexp.MustCompile(`/Contents <([0-9A-F]+)>`).FindSubmatch(signed)
 	raw, _ := hex.DecodeString(string(m[1]))
@@ -374,9 +270,9 @@ func TestSignPDFWithSignatureTimestamp(t *testing.T) {
 	if !bytes.Equal(ts.HashedMessage, imprint[:]) {
 		t.Fatal("the timestamp is not over the signature value")
 	}
-	sigs := signatureReports(pdfsigReport(t, pdfsig, nssTrusting(t, certutil, pki.root), signed))
+	sigs := padestest.NewValidator(t, pki.root).Report(t, signed)
 	if len(sigs) != 1 {
 		t.Fatalf("%d signatures", len(sigs))
 	}
-	wantValid(t, sigs[0], "ETSI.CAdES.detached", "Erika Mustermann")
+	padestest.WantValid(t, sigs[0], "ETSI.CAdES.detached", "Erika Mustermann")
 }

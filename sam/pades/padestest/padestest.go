@@ -41,6 +41,19 @@ func MinimalPDF(t testing.TB, pages int) []byte {
 			fmt.Sprintf("<< /Type /Page /Parent 2 0 R /Contents %d 0 R /Resources << /Font << /F1 3 0 R >> >> >>", 6+2*i),
 			fmt.Sprintf("<< /Length %d >>\nstream\n%s\nendstream", len(text), text))
 	}
+	return BuildPDF(objs, "/Info 4 0 R /ID [<0123456789ABCDEF0123456789ABCDEF> <0123456789ABCDEF0123456789ABCDEF>]")
+}
+
+// BuildPDF writes objs as objects 1 to n (object 1 the catalog) after a
+// PDF 1.7 header, then a classic cross-reference table with the offsets
+// computed and a trailer of /Size, /Root 1 0 R and the entries in trailer
+// (empty for none). It is for fixtures MinimalPDF does not cover: a
+// MediaBox on the page itself, a DSS already in the catalog, exact bytes a
+// test edits.
+func BuildPDF(objs []string, trailer string) []byte {
+	if trailer != "" {
+		trailer = " " + trailer
+	}
 	var b bytes.Buffer
 	b.WriteString("%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
 	offsets := make([]int, len(objs))
@@ -53,8 +66,7 @@ func MinimalPDF(t testing.TB, pages int) []byte {
 	for _, off := range offsets {
 		fmt.Fprintf(&b, "%010d 00000 n \n", off)
 	}
-	fmt.Fprintf(&b, "trailer\n<< /Size %d /Root 1 0 R /Info 4 0 R /ID [<0123456789ABCDEF0123456789ABCDEF> <0123456789ABCDEF0123456789ABCDEF>] >>\nstartxref\n%d\n%%%%EOF\n",
-		len(objs)+1, xref)
+	fmt.Fprintf(&b, "trailer\n<< /Size %d /Root 1 0 R%s >>\nstartxref\n%d\n%%%%EOF\n", len(objs)+1, trailer, xref)
 	return b.Bytes()
 }
 
