@@ -213,8 +213,8 @@ func (s *SAM) SignDoc(ctx context.Context, req SignDocRequest) ([]SignedDocument
 	// The digests the SAD must cover: the client's, or the documents'
 	// under the algorithm the signer approved (SHA-256 when the SAD binds
 	// no hashes).
-	bindOID := OIDSHA256
-	if first.err == nil && first.sad != nil && first.sad.HashAlgorithm != "" {
+	bindOID, bound := OIDSHA256, first.err == nil && first.sad != nil && first.sad.HashAlgorithm != ""
+	if bound {
 		bindOID = first.sad.HashAlgorithm
 	}
 	bindHash, ok := hashByOID[bindOID]
@@ -224,7 +224,7 @@ func (s *SAM) SignDoc(ctx context.Context, req SignDocRequest) ([]SignedDocument
 	binding := make([][]byte, len(plans))
 	for i, p := range plans {
 		if p.doc.Content == nil {
-			if p.doc.DigestAlgorithm != bindOID {
+			if bound && p.doc.DigestAlgorithm != bindOID {
 				return nil, ErrDocumentNotAuthorized.with(errors.New("digest algorithm differs from the approved one"))
 			}
 			binding[i] = p.doc.Digest
