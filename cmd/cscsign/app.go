@@ -65,7 +65,7 @@ type options struct {
 	hash                                     string
 }
 
-const usageHead = `cscsign signs a PDF (PAdES B-B or B-T) with a key of a CSC API v2 or v1 signing service.
+const usageHead = `cscsign signs a PDF (PAdES B-B, B-T, B-LT or B-LTA) with a key of a CSC API v2 or v1 signing service.
 
 Usage: cscsign -server URL -in FILE.pdf -out FILE.pdf (-username NAME | -client-id ID -user NAME) [flags]
 
@@ -76,8 +76,13 @@ Examples:
   # the signer approves in the browser (OAuth 2.0), with a signature timestamp
   CSCSIGN_CLIENT_SECRET=secret cscsign -server https://127.0.0.1:8443 -cacert var/tls-cert.pem \
       -client-id demo-sca -user demo -flow oauth -level B-T -in doc.pdf -out signed.pdf
+  # long-term (B-LTA)
+  cscsign -server https://127.0.0.1:8443 -cacert var/tls-cert.pem -username demo -level B-LTA \
+      -in doc.pdf -out signed.pdf
 
-Levels: B-B and B-T only (B-LT and B-LTA are not supported yet).
+Levels: B-B (the signature), B-T (+ a signature timestamp), B-LT (+ the certificates,
+OCSP responses and CRLs that validate it, in the DSS; fetched from the URLs the
+certificates name), B-LTA (+ a document timestamp over it all).
 Environment: CSCSIGN_PASSWORD, CSCSIGN_PIN, CSCSIGN_OTP, CSCSIGN_CLIENT_SECRET; secrets are never printed.
 
 Flags:
@@ -104,8 +109,8 @@ func (a *app) flags(o *options) *flag.FlagSet {
 	fs.BoolVar(&o.noBrowser, "no-browser", false, "oauth flow: only print the URL, do not open a browser")
 	fs.DurationVar(&o.authTimeout, "auth-timeout", 5*time.Minute, "oauth flow: how long to wait for the signer's approval")
 	fs.DurationVar(&o.timeout, "timeout", 60*time.Second, "bound on each HTTP request")
-	fs.StringVar(&o.level, "level", "B-B", "PAdES baseline level: B-B, or B-T (adds a signature timestamp)")
-	fs.StringVar(&o.tsa, "tsa", "", "B-T: RFC 3161 timestamp authority URL (default: <server>/tsa)")
+	fs.StringVar(&o.level, "level", "B-B", "PAdES baseline level: B-B, B-T (signature timestamp), B-LT (and validation data) or B-LTA (and a document timestamp)")
+	fs.StringVar(&o.tsa, "tsa", "", "B-T and above: RFC 3161 timestamp authority URL (default: <server>/tsa)")
 	fs.StringVar(&o.reason, "reason", "", "reason for signing, in the signature dictionary")
 	fs.StringVar(&o.location, "location", "", "location of signing")
 	fs.StringVar(&o.name, "name", "", "signer's name in the signature dictionary (default: the certificate's common name)")
@@ -167,10 +172,10 @@ func (o *options) check(rest []string) error {
 		return errors.New("-client-id without -username needs -user (the signer's user ID)")
 	case o.flow != "" && o.flow != "explicit" && o.flow != "oauth":
 		return fmt.Errorf("-flow must be explicit or oauth, not %q", o.flow)
-	case o.level != "B-B" && o.level != "B-T":
-		return fmt.Errorf("-level must be B-B or B-T (B-LT and B-LTA are not supported yet), not %q", o.level)
-	case o.tsa != "" && o.level != "B-T":
-		return errors.New("-tsa is for -level B-T")
+	case o.level != "B-B" && o.level != "B-T" && o.level != "B-LT" && o.level != "B-LTA":
+		return fmt.Errorf("-level must be B-B, B-T, B-LT or B-LTA, not %q", o.level)
+	case o.tsa != "" && o.level == "B-B":
+		return errors.New("-tsa is for -level B-T, B-LT or B-LTA")
 	case o.sms && o.flow == "oauth":
 		return errors.New("-sms is for the explicit flow (on the browser's pages the signer asks for a code there)")
 	case o.redirectPort < 0 || o.redirectPort > 65535:

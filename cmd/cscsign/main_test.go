@@ -284,7 +284,8 @@ func TestRefused(t *testing.T) {
 	}{
 		{"no server", []string{"-in", in, "-out", out, "-username", "x"}, "-server, -in and -out are required"},
 		{"no login", []string{"-server", e.srv.URL, "-in", in, "-out", out}, "-username or -client-id"},
-		{"B-LT", []string{"-server", e.srv.URL, "-in", in, "-out", out, "-username", "x", "-level", "B-LT"}, "B-LT and B-LTA are not supported yet"},
+		{"bad level", []string{"-server", e.srv.URL, "-in", in, "-out", out, "-username", "x", "-level", "B-LTV"}, "-level must be B-B, B-T, B-LT or B-LTA"},
+		{"tsa for B-B", []string{"-server", e.srv.URL, "-in", in, "-out", out, "-username", "x", "-tsa", "https://127.0.0.1/tsa"}, "-tsa is for"},
 		{"bad hash", []string{"-server", e.srv.URL, "-in", in, "-out", out, "-username", "x", "-hash", "MD5"}, "-hash must be"},
 		{"bad flow", []string{"-server", e.srv.URL, "-in", in, "-out", out, "-username", "x", "-flow", "magic"}, "-flow must be"},
 		{"unknown flag", []string{"-colour"}, "flag provided but not defined"},
@@ -309,7 +310,7 @@ func TestHelp(t *testing.T) {
 			t.Fatalf("%s: exit %d, stderr %q", h, code, errb.String())
 		}
 		s := out.String()
-		for _, want := range []string{"Usage: cscsign -server URL -in FILE.pdf -out FILE.pdf", "Examples:", "B-LT and B-LTA are not supported yet",
+		for _, want := range []string{"Usage: cscsign -server URL -in FILE.pdf -out FILE.pdf", "Examples:", "B-LTA (+ a document timestamp",
 			"CSCSIGN_PIN"} {
 			if !strings.Contains(s, want) {
 				t.Errorf("%s: no %q in\n%s", h, want, s)

@@ -159,6 +159,17 @@ func (a *app) sign(ctx context.Context, o *options) error {
 	if err != nil {
 		return err
 	}
+	longTerm := o.level == "B-LT" || o.level == "B-LTA"
+	var v *validator
+	if longTerm {
+		// A revoked certificate, or one without revocation data, is
+		// refused before the signer is asked to approve anything.
+		a.step("checking the certificates' revocation status")
+		v = &validator{http: hc, now: time.Now, warn: func(f string, args ...any) { a.step("warning: "+f, args...) }}
+		if err := v.chain(ctx, cr.Chain); err != nil {
+			return err
+		}
+	}
 	co := pades.CMSOptions{Chain: cr.Chain, Hash: h, Scheme: scheme}
 	// stepErr keeps the error of a callback, which pades wraps, so that
 	// the user sees the server's words first.
@@ -186,16 +197,19 @@ func (a *app) sign(ctx context.Context, o *options) error {
 		}
 		return sigs[0], nil // BuildCMS verifies it with the certificate's key
 	}
-	if o.level == "B-T" {
+	var tsa *pades.TSAClient
+	var sigToken []byte // the signature timestamp token
+	if o.level != "B-B" {
 		tsaURL := o.tsa
 		if tsaURL == "" {
 			tsaURL = o.server + "/tsa"
 		}
-		tsa := &pades.TSAClient{URL: tsaURL, HTTP: hc}
+		tsa = &pades.TSAClient{URL: tsaURL, HTTP: hc}
 		co.Timestamp = pades.SignatureTimestamp(h, func(h crypto.Hash, d []byte) (token []byte, err error) {
 			a.step("timestamping")
 			token, err = tsa.Stamp(ctx, h, d)
 			stepErr = err
+			sigToken = token
 			return token, err
 		})
 	}
@@ -216,8 +230,33 @@ func (a *app) sign(ctx context.Context, o *options) error {
 		}
 		return err
 	}
+	if longTerm {
+		a.step("adding validation data")
+		if err := v.timestampToken(ctx, sigToken); err != nil {
+			return err
+		}
+		if signed, err = pades.AddDSS(signed, v.data); err != nil {
+			return err
+		}
+	}
+	if o.level == "B-LTA" {
+		a.step("timestamping the document")
+		signed, err = pades.AddDocumentTimestamp(signed, pades.DocTimestampOptions{Hash: h, Reserve: docTimestampReserve(sigToken),
+			Stamp: func(h crypto.Hash, d []byte) ([]byte, error) { return tsa.Stamp(ctx, h, d) }})
+		if err != nil {
+			return err
+		}
+	}
 	a.step("writing %s", o.out)
 	return writeFile(o.out, signed)
+}
+
+// docTimestampReserve is the room for a document timestamp token from the
+// TSA that issued sigToken: that token's size with room to spare for a
+// longer serial number or nonce, and never more than timestampBound (the
+// bound the signature's own token had to fit in).
+func docTimestampReserve(sigToken []byte) int {
+	return min(len(sigToken)+2048, timestampBound)
 }
 
 // opener returns how the authorization URL is opened: not at all with
