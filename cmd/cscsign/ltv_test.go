@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -280,5 +281,55 @@ func TestLongTermRevoked(t *testing.T) {
 	v = &validator{http: hc, now: time.Now, warn: t.Logf}
 	if err := v.chain(ctx, []*x509.Certificate{&bare, chain[1]}); err == nil || !strings.Contains(err.Error(), "no revocation data") {
 		t.Fatalf("a signer certificate without revocation pointers: %v", err)
+	}
+}
+
+// TestVisible: a visible signature on page 1 that pdfsig validates; a
+// malformed -visible is misuse (exit 2); a box outside the page fails in
+// one line (exit 1) before anything is authorized.
+func TestVisible(t *testing.T) {
+	padestest.RequireTools(t)
+	e := newEnv(t, credSpec{hsm.ECP256, sam.AuthModeExplicit})
+	out := filepath.Join(e.dir, "visible.pdf")
+	r := e.explicitRun(t, out, "-visible", "1:36,36,236,96")
+	if r.code != 0 {
+		t.Fatalf("exit %d:\n%s", r.code, r.stderr)
+	}
+	e.checkSignedPDF(t, out)
+	doc, _ := os.ReadFile(out)
+	if !regexp.MustCompile(`/Rect\s*\[\s*36(\.0*)?\s+36(\.0*)?\s+236(\.0*)?\s+96(\.0*)?\s*\]`).Match(doc) ||
+		!bytes.Contains(doc, []byte("Digitally signed by "+testSignerName)) {
+		t.Fatal("no widget with the rectangle and text asked for")
+	}
+	authorized := e.authorizes.Load()
+	if authorized != 1 {
+		t.Fatalf("%d authorizations for one signature", authorized)
+	}
+
+	for _, bad := range []string{"1", "0:1,1,2,2", "x:1,1,2,2", "1:1,1,2", "1:1,1,2,2,3", "1:a,1,2,2", "1:10,10,5,20", "1:NaN,1,2,2", "1:1,1,2,Inf"} {
+		r := e.run(t, nil, "", nil, "-server", e.srv.URL, "-username", "x", "-in", "a.pdf", "-out", "b.pdf", "-visible", bad)
+		if r.code != 2 || !strings.Contains(r.stderr, "-visible") || strings.Count(r.stderr, "\n") != 1 {
+			t.Errorf("-visible %q: exit %d, %q", bad, r.code, r.stderr)
+		}
+	}
+
+	for _, tc := range []struct{ visible, want string }{
+		{"1:500,800,800,900", "is not within page 1"},
+		{"2:36,36,236,96", "no page 2"},
+	} {
+		out := filepath.Join(e.dir, "outside.pdf")
+		r := e.explicitRun(t, out, "-visible", tc.visible, "-level", "B-LT")
+		lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+		last := lines[len(lines)-1]
+		if r.code != 1 || !strings.HasPrefix(last, "cscsign: -visible "+tc.visible+": pades: the visible signature cannot be placed") ||
+			!strings.Contains(last, tc.want) {
+			t.Fatalf("-visible %s: exit %d, last line %q", tc.visible, r.code, last)
+		}
+		if e.authorizes.Load() != authorized || strings.Contains(r.stderr, "authorizing") {
+			t.Fatalf("-visible %s: authorized before the box was checked:\n%s", tc.visible, r.stderr)
+		}
+		if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("the out file exists: %v", err)
+		}
 	}
 }

@@ -1,6 +1,6 @@
-// Command cscsign signs a local PDF (PAdES baseline B-B, B-T, B-LT or
-// B-LTA) with a key held by a remote signing service that speaks the Cloud
-// Signature Consortium API, v2 or v1.
+// Command cscsign signs a local PDF (PAdES baseline B-B, B-T, B-LT or B-LTA,
+// invisible or visible) with a key held by a remote signing service that
+// speaks the Cloud Signature Consortium API, v2 or v1.
 //
 //	cscsign -server https://host:port -in doc.pdf -out signed.pdf [flags]
 //

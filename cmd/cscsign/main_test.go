@@ -318,7 +318,7 @@ func TestHelp(t *testing.T) {
 		}
 		for _, f := range []string{"server", "api", "cacert", "in", "out", "username", "client-id", "client-secret", "user", "credential",
 			"flow", "sms", "redirect-uri", "redirect-port", "no-browser", "level", "tsa", "reason", "location", "name", "contact",
-			"certify", "hash", "pss"} {
+			"certify", "hash", "pss", "visible"} {
 			if !strings.Contains(s, "\n  -"+f+" ") && !strings.Contains(s, "\n  -"+f+"\n") {
 				t.Errorf("%s does not list -%s", h, f)
 			}

@@ -221,12 +221,18 @@ func (a *app) sign(ctx context.Context, o *options) error {
 	if name == "" {
 		name = leaf.Subject.CommonName
 	}
+	// pades.Sign places the visible signature before it calls CMS, so a
+	// box that does not fit fails here before anything is authorized.
 	signed, err := pades.Sign(doc, pades.Options{Hash: h, Reserve: reserve, Certification: o.certify,
-		Info: pades.SignatureInfo{Name: name, Location: o.location, Reason: o.reason, ContactInfo: o.contact},
-		CMS:  func(d []byte) ([]byte, error) { return pades.BuildCMS(d, co) }})
+		Info:       pades.SignatureInfo{Name: name, Location: o.location, Reason: o.reason, ContactInfo: o.contact},
+		Appearance: o.appearance,
+		CMS:        func(d []byte) ([]byte, error) { return pades.BuildCMS(d, co) }})
 	if err != nil {
 		if stepErr != nil {
 			return stepErr
+		}
+		if errors.Is(err, pades.ErrAppearance) {
+			return fmt.Errorf("-visible %s: %w", o.visible, err)
 		}
 		return err
 	}
