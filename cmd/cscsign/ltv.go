@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/digitorus/timestamp"
@@ -23,6 +24,9 @@ const (
 	maxOCSPResponse = 64 << 10
 	maxCRL          = 8 << 20
 	maxCertificate  = 64 << 10
+	// maxIssuerFetches bounds the caIssuers certificates fetched up one
+	// chain.
+	maxIssuerFetches = 4
 )
 
 // errRevoked is a certificate that its CA says is revoked: no long-term
@@ -44,6 +48,7 @@ type validator struct {
 	data  pades.ValidationData
 	certs []*x509.Certificate // every certificate in data.Certs, parsed
 	done  map[string]bool     // certificates (by DER) whose revocation data is in data
+	crls  map[string][]byte   // CRLs fetched, by URL: one CRL serves every certificate of its CA
 }
 
 // addCert puts a certificate in the DSS once.
@@ -80,8 +85,15 @@ func (v *validator) chain(ctx context.Context, chain []*x509.Certificate) error 
 	for _, c := range chain {
 		v.addCert(c)
 	}
+	if len(chain) > 0 && selfSigned(chain[0]) {
+		return fmt.Errorf("the signer's certificate %q is self-signed: no CA publishes its revocation status, so no B-LT signature", chain[0].Subject.CommonName)
+	}
 	for i, c := range chain {
-		if err := v.revocation(ctx, c, i == 0, "the signer's certificate"); err != nil {
+		what := "the signer's certificate"
+		if i > 0 {
+			what = "the CA certificate"
+		}
+		if err := v.revocation(ctx, c, i == 0, what); err != nil {
 			return err
 		}
 	}
@@ -101,7 +113,7 @@ func (v *validator) timestampToken(ctx context.Context, token []byte) error {
 	}
 	for _, c := range ts.Certificates {
 		if !selfSigned(c) && v.issuerOf(c) == nil {
-			if err := v.fetchIssuer(ctx, c); err != nil {
+			if err := v.fetchIssuer(ctx, c, maxIssuerFetches); err != nil {
 				v.warn("the issuer of the TSA certificate %q was not found (%v): the timestamp may not validate in the long term", c.Subject.CommonName, err)
 			}
 		}
@@ -115,10 +127,14 @@ func (v *validator) timestampToken(ctx context.Context, token []byte) error {
 }
 
 // fetchIssuer gets c's issuer from its caIssuers URLs (DER or PEM) and
-// adds it, once c's signature verifies with it.
-func (v *validator) fetchIssuer(ctx context.Context, c *x509.Certificate) error {
+// adds it, once c's signature verifies with it; and so on up to a root or
+// a certificate already gathered, at most depth certificates.
+func (v *validator) fetchIssuer(ctx context.Context, c *x509.Certificate, depth int) error {
 	if len(c.IssuingCertificateURL) == 0 {
 		return errors.New("it names no caIssuers URL")
+	}
+	if depth == 0 {
+		return errors.New("the chain of caIssuers URLs is too long")
 	}
 	var errs []error
 	for _, u := range c.IssuingCertificateURL {
@@ -140,7 +156,7 @@ func (v *validator) fetchIssuer(ctx context.Context, c *x509.Certificate) error 
 		}
 		v.addCert(is)
 		if !selfSigned(is) && v.issuerOf(is) == nil {
-			return v.fetchIssuer(ctx, is)
+			return v.fetchIssuer(ctx, is, depth-1)
 		}
 		return nil
 	}
@@ -238,6 +254,17 @@ func (v *validator) ocsp(ctx context.Context, u string, c, issuer *x509.Certific
 		return nil, fmt.Errorf("the response: %w", err)
 	}
 	now := v.now()
+	// A response signed by another key than the issuer's is only good from
+	// a responder the issuer delegated to (RFC 6960 §4.2.2.2);
+	// ParseResponseForCert checked that the issuer signed its certificate.
+	if r := resp.Certificate; r != nil && !r.Equal(issuer) {
+		if !slices.Contains(r.ExtKeyUsage, x509.ExtKeyUsageOCSPSigning) {
+			return nil, errors.New("the response is signed by a certificate not meant for OCSP (no id-kp-OCSPSigning)")
+		}
+		if now.Before(r.NotBefore) || now.After(r.NotAfter) {
+			return nil, errors.New("the responder's certificate is not valid now")
+		}
+	}
 	if !resp.NextUpdate.IsZero() && now.After(resp.NextUpdate) {
 		return nil, fmt.Errorf("the response expired at %s", resp.NextUpdate.UTC().Format(time.RFC3339))
 	}
@@ -253,9 +280,16 @@ func (v *validator) ocsp(ctx context.Context, u string, c, issuer *x509.Certific
 // crl fetches the CRL at u and returns it once it is signed by issuer and
 // current. c on it is errRevoked.
 func (v *validator) crl(ctx context.Context, u string, c, issuer *x509.Certificate) ([]byte, error) {
-	der, err := v.fetch(ctx, http.MethodGet, u, "", nil, maxCRL)
-	if err != nil {
-		return nil, err
+	der, ok := v.crls[u]
+	if !ok {
+		var err error
+		if der, err = v.fetch(ctx, http.MethodGet, u, "", nil, maxCRL); err != nil {
+			return nil, err
+		}
+		if v.crls == nil {
+			v.crls = map[string][]byte{}
+		}
+		v.crls[u] = der
 	}
 	if b, _ := pem.Decode(der); b != nil && b.Type == "X509 CRL" {
 		der = b.Bytes
@@ -263,6 +297,9 @@ func (v *validator) crl(ctx context.Context, u string, c, issuer *x509.Certifica
 	crl, err := x509.ParseRevocationList(der)
 	if err != nil {
 		return nil, fmt.Errorf("the CRL: %w", err)
+	}
+	if !bytes.Equal(crl.RawIssuer, issuer.RawSubject) {
+		return nil, errors.New("the CRL is not the certificate's issuer's")
 	}
 	if err := crl.CheckSignatureFrom(issuer); err != nil {
 		return nil, fmt.Errorf("the CRL is not signed by the certificate's issuer: %w", err)

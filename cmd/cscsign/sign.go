@@ -162,20 +162,24 @@ func (a *app) sign(ctx context.Context, o *options) error {
 	longTerm := o.level == "B-LT" || o.level == "B-LTA"
 	var v *validator
 	if longTerm {
-		// A revoked certificate, or one without revocation data, is
-		// refused before the signer is asked to approve anything.
-		a.step("checking the certificates' revocation status")
 		v = &validator{http: hc, now: time.Now, warn: func(f string, args ...any) { a.step("warning: "+f, args...) }}
-		if err := v.chain(ctx, cr.Chain); err != nil {
-			return err
-		}
 	}
 	co := pades.CMSOptions{Chain: cr.Chain, Hash: h, Scheme: scheme}
 	// stepErr keeps the error of a callback, which pades wraps, so that
 	// the user sees the server's words first.
 	var stepErr error
+	// co.Sign is called once pades.Sign has placed the signature field
+	// (and checked a -visible box), and is the first irreversible step.
 	co.Sign = func(digest []byte) (sig []byte, err error) {
 		defer func() { stepErr = err }()
+		if v != nil {
+			// A revoked certificate, or one without revocation data,
+			// is refused before the signer is asked to approve.
+			a.step("checking the certificates' revocation status")
+			if err := v.chain(ctx, cr.Chain); err != nil {
+				return nil, err
+			}
+		}
 		a.step("authorizing 1 signature")
 		var sad, bearer string
 		if flow == "oauth" {
@@ -222,7 +226,8 @@ func (a *app) sign(ctx context.Context, o *options) error {
 		name = leaf.Subject.CommonName
 	}
 	// pades.Sign places the visible signature before it calls CMS, so a
-	// box that does not fit fails here before anything is authorized.
+	// box that does not fit fails here before anything is fetched or
+	// authorized.
 	signed, err := pades.Sign(doc, pades.Options{Hash: h, Reserve: reserve, Certification: o.certify,
 		Info:       pades.SignatureInfo{Name: name, Location: o.location, Reason: o.reason, ContactInfo: o.contact},
 		Appearance: o.appearance,
