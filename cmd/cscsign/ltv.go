@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/digitorus/timestamp"
@@ -140,7 +141,7 @@ func (v *validator) fetchIssuer(ctx context.Context, c *x509.Certificate, depth 
 	for _, u := range c.IssuingCertificateURL {
 		body, err := v.fetch(ctx, http.MethodGet, u, "", nil, maxCertificate)
 		if err != nil {
-			errs = append(errs, err)
+			errs = append(errs, fmt.Errorf("%s: %w", u, err))
 			continue
 		}
 		if b, _ := pem.Decode(body); b != nil && b.Type == "CERTIFICATE" {
@@ -160,7 +161,16 @@ func (v *validator) fetchIssuer(ctx context.Context, c *x509.Certificate, depth 
 		}
 		return nil
 	}
-	return errors.Join(errs...)
+	return joinErrors(errs)
+}
+
+// joinErrors is errs on one line.
+func joinErrors(errs []error) error {
+	msgs := make([]string, len(errs))
+	for i, err := range errs {
+		msgs[i] = err.Error()
+	}
+	return errors.New(strings.Join(msgs, "; "))
 }
 
 // revocation adds an OCSP response and a CRL about c, when c names where
@@ -213,7 +223,7 @@ func (v *validator) revocation(ctx context.Context, c *x509.Certificate, require
 	if !found {
 		why := "it names no OCSP responder and no CRL distribution point"
 		if len(errs) > 0 {
-			why = errors.Join(errs...).Error()
+			why = joinErrors(errs).Error()
 		}
 		if required {
 			return fmt.Errorf("no revocation data for %s, so no B-LT signature: %s", name, why)
