@@ -7,10 +7,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/openrssp/rssp/sam/pades"
 )
 
 // app is one run of cscsign, with its terminal and its environment
@@ -60,12 +64,14 @@ type options struct {
 	redirectPort                             int
 	authTimeout, timeout                     time.Duration
 	level, tsa                               string
+	visible                                  string
+	appearance                               *pades.Appearance // parsed -visible
 	reason, location, name, contact          string
 	certify, pss                             bool
 	hash                                     string
 }
 
-const usageHead = `cscsign signs a PDF (PAdES B-B or B-T) with a key of a CSC API v2 or v1 signing service.
+const usageHead = `cscsign signs a PDF (PAdES B-B, B-T, B-LT or B-LTA) with a key of a CSC API v2 or v1 signing service.
 
 Usage: cscsign -server URL -in FILE.pdf -out FILE.pdf (-username NAME | -client-id ID -user NAME) [flags]
 
@@ -76,8 +82,13 @@ Examples:
   # the signer approves in the browser (OAuth 2.0), with a signature timestamp
   CSCSIGN_CLIENT_SECRET=secret cscsign -server https://127.0.0.1:8443 -cacert var/tls-cert.pem \
       -client-id demo-sca -user demo -flow oauth -level B-T -in doc.pdf -out signed.pdf
+  # long-term (B-LTA), visible in a 200x60 point box at the bottom left of page 1
+  cscsign -server https://127.0.0.1:8443 -cacert var/tls-cert.pem -username demo -level B-LTA \
+      -visible 1:36,36,236,96 -in doc.pdf -out signed.pdf
 
-Levels: B-B and B-T only (B-LT and B-LTA are not supported yet).
+Levels: B-B (the signature), B-T (+ a signature timestamp), B-LT (+ the certificates,
+OCSP responses and CRLs that validate it, in the DSS; fetched from the URLs the
+certificates name), B-LTA (+ a document timestamp over it all).
 Environment: CSCSIGN_PASSWORD, CSCSIGN_PIN, CSCSIGN_OTP, CSCSIGN_CLIENT_SECRET; secrets are never printed.
 
 Flags:
@@ -104,8 +115,9 @@ func (a *app) flags(o *options) *flag.FlagSet {
 	fs.BoolVar(&o.noBrowser, "no-browser", false, "oauth flow: only print the URL, do not open a browser")
 	fs.DurationVar(&o.authTimeout, "auth-timeout", 5*time.Minute, "oauth flow: how long to wait for the signer's approval")
 	fs.DurationVar(&o.timeout, "timeout", 60*time.Second, "bound on each HTTP request")
-	fs.StringVar(&o.level, "level", "B-B", "PAdES baseline level: B-B, or B-T (adds a signature timestamp)")
-	fs.StringVar(&o.tsa, "tsa", "", "B-T: RFC 3161 timestamp authority URL (default: <server>/tsa)")
+	fs.StringVar(&o.level, "level", "B-B", "PAdES baseline level: B-B, B-T (signature timestamp), B-LT (and validation data) or B-LTA (and a document timestamp)")
+	fs.StringVar(&o.tsa, "tsa", "", "B-T and above: RFC 3161 timestamp authority URL (default: <server>/tsa)")
+	fs.StringVar(&o.visible, "visible", "", "a visible signature at page:llx,lly,urx,ury (points from the page's lower left), e.g. 1:36,36,236,96")
 	fs.StringVar(&o.reason, "reason", "", "reason for signing, in the signature dictionary")
 	fs.StringVar(&o.location, "location", "", "location of signing")
 	fs.StringVar(&o.name, "name", "", "signer's name in the signature dictionary (default: the certificate's common name)")
@@ -167,10 +179,10 @@ func (o *options) check(rest []string) error {
 		return errors.New("-client-id without -username needs -user (the signer's user ID)")
 	case o.flow != "" && o.flow != "explicit" && o.flow != "oauth":
 		return fmt.Errorf("-flow must be explicit or oauth, not %q", o.flow)
-	case o.level != "B-B" && o.level != "B-T":
-		return fmt.Errorf("-level must be B-B or B-T (B-LT and B-LTA are not supported yet), not %q", o.level)
-	case o.tsa != "" && o.level != "B-T":
-		return errors.New("-tsa is for -level B-T")
+	case o.level != "B-B" && o.level != "B-T" && o.level != "B-LT" && o.level != "B-LTA":
+		return fmt.Errorf("-level must be B-B, B-T, B-LT or B-LTA, not %q", o.level)
+	case o.tsa != "" && o.level == "B-B":
+		return errors.New("-tsa is for -level B-T, B-LT or B-LTA")
 	case o.sms && o.flow == "oauth":
 		return errors.New("-sms is for the explicit flow (on the browser's pages the signer asks for a code there)")
 	case o.redirectPort < 0 || o.redirectPort > 65535:
@@ -181,6 +193,13 @@ func (o *options) check(rest []string) error {
 	if _, _, err := hashByName(o.hash); err != nil {
 		return err
 	}
+	if o.visible != "" {
+		a, err := parseVisible(o.visible)
+		if err != nil {
+			return err
+		}
+		o.appearance = a
+	}
 	o.server = strings.TrimRight(o.server, "/")
 	return nil
 }
@@ -188,4 +207,36 @@ func (o *options) check(rest []string) error {
 // step prints one progress line.
 func (a *app) step(format string, args ...any) {
 	fmt.Fprintf(a.stderr, format+"\n", args...)
+}
+
+// parseVisible reads -visible page:llx,lly,urx,ury (points, in the page's
+// default user space). Whether the box fits the page is for pades.Sign to
+// say, which it does before the signature is authorized.
+func parseVisible(s string) (*pades.Appearance, error) {
+	bad := fmt.Errorf("-visible %q: want page:llx,lly,urx,ury, e.g. 1:36,36,236,96", s)
+	page, rect, ok := strings.Cut(s, ":")
+	if !ok {
+		return nil, bad
+	}
+	var a pades.Appearance
+	n, err := strconv.Atoi(page)
+	if err != nil || n < 1 {
+		return nil, bad
+	}
+	a.Page = n
+	parts := strings.Split(rect, ",")
+	if len(parts) != 4 {
+		return nil, bad
+	}
+	for i, p := range parts {
+		f, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
+		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+			return nil, bad
+		}
+		a.Rect[i] = f
+	}
+	if a.Rect[0] >= a.Rect[2] || a.Rect[1] >= a.Rect[3] {
+		return nil, fmt.Errorf("-visible %q: want llx < urx and lly < ury", s)
+	}
+	return &a, nil
 }

@@ -21,6 +21,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -96,6 +97,7 @@ type credSpec struct {
 // signer, a timestamp authority and an OAuth client.
 type env struct {
 	srv      *httptest.Server
+	public   string // the URL the certificates point to for revocation data
 	cacert   string // the server's TLS certificate, PEM
 	clock    *offsetClock
 	sam      *sam.SAM
@@ -111,22 +113,59 @@ type env struct {
 	// twilio receives every SMS: what the signer's phone would get.
 	twilio *smstest.Fake
 	phone  string
+	// authorizes counts credentials/authorize requests, revocationFetches
+	// requests for the CRL and to the OCSP responder (cscsign's, and
+	// pdfsig's when it checks a certificate online).
+	authorizes, revocationFetches atomic.Int64
 }
 
 var testSAMConfig = sam.Config{Argon2: sam.Argon2Config{Time: 1, MemoryKiB: 8 * 1024, Threads: 1}}
 
 func newEnv(t *testing.T, specs ...credSpec) *env {
 	t.Helper()
+	return newEnvPublishing(t, false, specs...)
+}
+
+// newEnvPublishing is newEnv with the public URL in the certificates (CRL
+// distribution point, OCSP, caIssuers) chosen: by default a plain HTTP
+// listener on loopback that serves the same handler, as CAs usually
+// publish revocation data over http (RFC 5280 §4.2.1.13), and which NSS,
+// under pdfsig, fetches OCSP responses from while it validates; with
+// httpsPublic the server's own HTTPS URL, which cscsign reaches trusting
+// -cacert (pdfsig cannot: it then reports the certificates' status as
+// unknown).
+func newEnvPublishing(t *testing.T, httpsPublic bool, specs ...credSpec) *env {
+	t.Helper()
 	keys := hsmtest.HSM(t)
 	db := storetest.Open(t, "sqlite")
-	clock := &offsetClock{}
+	// The server's clock starts half an hour behind real time (and moves
+	// on 30 s per TOTP code asked for). Besides fresh TOTP steps, this
+	// keeps the OCSP responses' thisUpdate (server clock) before their
+	// producedAt, which x/crypto/ocsp sets to real time truncated to the
+	// minute: NSS, under pdfsig, refuses a response whose thisUpdate is
+	// later than its producedAt ("not yet valid"), and would report the
+	// certificates' status unknown.
+	clock := &offsetClock{offset: -30 * time.Minute}
 	fake := smstest.NewFakeTwilio(t)
 	tw, err := sms.NewTwilio(sms.TwilioConfig{AccountSID: fake.AccountSID, AuthToken: fake.AuthToken, From: "+15005550006",
 		BaseURL: fake.URL, HTTPClient: fake.Client()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := sam.New(testSAMConfig, keys, db, sam.WithClock(clock), sam.WithCodeSender(sms.CodeSender{Sender: tw}))
+	// The server's URL is known before the SAM is made, so that the
+	// certificates the development CA issues point to its CRL, OCSP
+	// responder and CA certificate (served below through Deps.Revocation).
+	ts := httptest.NewUnstartedServer(nil)
+	ts.StartTLS()
+	t.Cleanup(ts.Close)
+	plain := httptest.NewServer(nil)
+	t.Cleanup(plain.Close)
+	public := plain.URL
+	if httpsPublic {
+		public = ts.URL
+	}
+	s, err := sam.New(testSAMConfig, keys, db, sam.WithClock(clock), sam.WithCodeSender(sms.CodeSender{Sender: tw}),
+		sam.WithPublicURL(public))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,9 +179,6 @@ func newEnv(t *testing.T, specs ...credSpec) *env {
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	logins := oauth.NewLogins(oauth.LoginConfig{AccessTTL: time.Hour, RefreshTTL: 24 * time.Hour}, s, db, clock.Now)
-	ts := httptest.NewUnstartedServer(nil)
-	ts.StartTLS()
-	t.Cleanup(ts.Close)
 	secret := make([]byte, 32)
 	if _, err := rand.Read(secret); err != nil {
 		t.Fatal(err)
@@ -155,13 +191,23 @@ func newEnv(t *testing.T, specs ...credSpec) *env {
 	srv := api.New(api.Config{
 		Service:      api.ServiceInfo{Name: "RSSP test", Logo: "https://127.0.0.1/logo.png", Region: "EU", Lang: "en-US", Description: "test"},
 		MaxBodyBytes: 64 << 10, OAuth2URL: ts.URL,
-	}, api.Deps{SAM: s, TSA: s, Tokens: oauth.Tokens{Logins: logins, OAuth: authz}, Store: db, OAuth: authz, Logger: logger, Now: clock.Now,
+	}, api.Deps{SAM: s, TSA: s, Revocation: s, Tokens: oauth.Tokens{Logins: logins, OAuth: authz}, Store: db, OAuth: authz, Logger: logger, Now: clock.Now,
 		PoolStats: keys.PoolStats, Admin: s})
-	ts.Config.Handler = srv.Handler()
-
 	dir := t.TempDir()
 	e := &env{srv: ts, clock: clock, sam: s, db: db, ca: ca, logs: logs, dir: dir, username: "alice",
 		password: "pw-" + rand.Text(), pin: "4711", twilio: fake, phone: "+447700900001"}
+	h := srv.Handler()
+	ts.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/credentials/authorize") {
+			e.authorizes.Add(1)
+		}
+		if r.URL.Path == sam.CRLPath || r.URL.Path == sam.OCSPPath || strings.HasPrefix(r.URL.Path, sam.OCSPPath+"/") {
+			e.revocationFetches.Add(1)
+		}
+		h.ServeHTTP(w, r)
+	})
+	plain.Config.Handler = ts.Config.Handler
+	e.public = public
 	e.cacert = filepath.Join(dir, "tls.pem")
 	if err := os.WriteFile(e.cacert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ts.Certificate().Raw}), 0o600); err != nil {
 		t.Fatal(err)

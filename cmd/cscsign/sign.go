@@ -159,12 +159,27 @@ func (a *app) sign(ctx context.Context, o *options) error {
 	if err != nil {
 		return err
 	}
+	longTerm := o.level == "B-LT" || o.level == "B-LTA"
+	var v *validator
+	if longTerm {
+		v = &validator{http: hc, now: time.Now, warn: func(f string, args ...any) { a.step("warning: "+f, args...) }}
+	}
 	co := pades.CMSOptions{Chain: cr.Chain, Hash: h, Scheme: scheme}
 	// stepErr keeps the error of a callback, which pades wraps, so that
 	// the user sees the server's words first.
 	var stepErr error
+	// co.Sign is called once pades.Sign has placed the signature field
+	// (and checked a -visible box), and is the first irreversible step.
 	co.Sign = func(digest []byte) (sig []byte, err error) {
 		defer func() { stepErr = err }()
+		if v != nil {
+			// A revoked certificate, or one without revocation data,
+			// is refused before the signer is asked to approve.
+			a.step("checking the certificates' revocation status")
+			if err := v.chain(ctx, cr.Chain); err != nil {
+				return nil, err
+			}
+		}
 		a.step("authorizing 1 signature")
 		var sad, bearer string
 		if flow == "oauth" {
@@ -186,16 +201,19 @@ func (a *app) sign(ctx context.Context, o *options) error {
 		}
 		return sigs[0], nil // BuildCMS verifies it with the certificate's key
 	}
-	if o.level == "B-T" {
+	var tsa *pades.TSAClient
+	var sigToken []byte // the signature timestamp token
+	if o.level != "B-B" {
 		tsaURL := o.tsa
 		if tsaURL == "" {
 			tsaURL = o.server + "/tsa"
 		}
-		tsa := &pades.TSAClient{URL: tsaURL, HTTP: hc}
+		tsa = &pades.TSAClient{URL: tsaURL, HTTP: hc}
 		co.Timestamp = pades.SignatureTimestamp(h, func(h crypto.Hash, d []byte) (token []byte, err error) {
 			a.step("timestamping")
 			token, err = tsa.Stamp(ctx, h, d)
 			stepErr = err
+			sigToken = token
 			return token, err
 		})
 	}
@@ -207,17 +225,49 @@ func (a *app) sign(ctx context.Context, o *options) error {
 	if name == "" {
 		name = leaf.Subject.CommonName
 	}
+	// pades.Sign places the visible signature before it calls CMS, so a
+	// box that does not fit fails here before anything is fetched or
+	// authorized.
 	signed, err := pades.Sign(doc, pades.Options{Hash: h, Reserve: reserve, Certification: o.certify,
-		Info: pades.SignatureInfo{Name: name, Location: o.location, Reason: o.reason, ContactInfo: o.contact},
-		CMS:  func(d []byte) ([]byte, error) { return pades.BuildCMS(d, co) }})
+		Info:       pades.SignatureInfo{Name: name, Location: o.location, Reason: o.reason, ContactInfo: o.contact},
+		Appearance: o.appearance,
+		CMS:        func(d []byte) ([]byte, error) { return pades.BuildCMS(d, co) }})
 	if err != nil {
 		if stepErr != nil {
 			return stepErr
 		}
+		if errors.Is(err, pades.ErrAppearance) {
+			return fmt.Errorf("-visible %s: %w", o.visible, err)
+		}
 		return err
+	}
+	if longTerm {
+		a.step("adding validation data")
+		if err := v.timestampToken(ctx, sigToken); err != nil {
+			return err
+		}
+		if signed, err = pades.AddDSS(signed, v.data); err != nil {
+			return err
+		}
+	}
+	if o.level == "B-LTA" {
+		a.step("timestamping the document")
+		signed, err = pades.AddDocumentTimestamp(signed, pades.DocTimestampOptions{Hash: h, Reserve: docTimestampReserve(sigToken),
+			Stamp: func(h crypto.Hash, d []byte) ([]byte, error) { return tsa.Stamp(ctx, h, d) }})
+		if err != nil {
+			return err
+		}
 	}
 	a.step("writing %s", o.out)
 	return writeFile(o.out, signed)
+}
+
+// docTimestampReserve is the room for a document timestamp token from the
+// TSA that issued sigToken: that token's size with room to spare for a
+// longer serial number or nonce, and never more than timestampBound (the
+// bound the signature's own token had to fit in).
+func docTimestampReserve(sigToken []byte) int {
+	return min(len(sigToken)+2048, timestampBound)
 }
 
 // opener returns how the authorization URL is opened: not at all with
