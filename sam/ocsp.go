@@ -144,7 +144,10 @@ func (s *SAM) ocspResponse(ctx context.Context, ca *authority, serial *big.Int, 
 	if !known && !s.revo.allowUnknown(now) {
 		return ocsp.TryLaterErrorResponse, nil
 	}
-	this := now.UTC().Truncate(time.Second)
+	// thisUpdate may not be later than producedAt, which x/crypto sets from
+	// the wall clock rounded down to the minute: validators (NSS) refuse a
+	// response that claims to come from the future.
+	this := now.UTC().Truncate(time.Minute)
 	tmpl := ocsp.Response{Status: ocsp.Unknown, SerialNumber: serial, ThisUpdate: this,
 		NextUpdate: this.Add(s.cfg.OCSPValidity), IssuerHash: hash}
 	status := "unknown"

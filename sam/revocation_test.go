@@ -481,3 +481,18 @@ func TestRevocationBurst(t *testing.T) {
 		}
 	})
 }
+
+// TestOCSPNotFromTheFuture: a response's thisUpdate is never later than its
+// producedAt (which the OCSP library takes from the wall clock, to the
+// minute); NSS, and so pdfsig, refuses such a response as not yet valid.
+func TestOCSPNotFromTheFuture(t *testing.T) {
+	f := newFixture(t, "sqlite", testConfig())
+	f.clock = &fakeClock{now: time.Now()} // the SAM on the real time, as in production
+	s := f.node()
+	ca := f.devCA()
+	_, leaf := f.certified(s, "future")
+	resp, _ := ocspStatus(t, s, leaf, ca)
+	if resp.ThisUpdate.After(resp.ProducedAt) {
+		t.Fatalf("thisUpdate %v is later than producedAt %v", resp.ThisUpdate, resp.ProducedAt)
+	}
+}
