@@ -165,6 +165,8 @@ type Server struct {
 	echo     *echo.Echo
 	metrics  *metrics
 	inflight chan struct{}
+	// pki serves the PKI publications alone (PKIHandler).
+	pki *echo.Echo
 	// docSlots bounds the signDoc requests in flight.
 	docSlots chan struct{}
 	// loginLimit bounds failed auth/login attempts per client address.
@@ -222,6 +224,23 @@ func New(cfg Config, d Deps) *Server {
 		docSlots: make(chan struct{}, cfg.MaxDocumentsInFlight),
 	}
 	s.metrics = newMetrics(d.Registry, d.PoolStats)
+	s.loginLimit = newFailureLimiter(cfg.LoginRate, cfg.LoginBurst, d.Now)
+	s.tsaLimit = newFailureLimiter(cfg.TimestampRate, cfg.TimestampBurst, d.Now)
+	s.revoLimit = newFailureLimiter(cfg.RevocationRate, cfg.RevocationBurst, d.Now)
+	e := s.newEcho()
+	s.routes(e, d.Registry)
+	s.adminRoutes(e, d.Admin)
+	s.enrolRoutes(e, d.Enrol)
+	s.echo = e
+	s.pki = s.newEcho()
+	s.pkiRoutes(s.pki)
+	s.pki.GET("/healthz", s.healthz)
+	return s
+}
+
+// newEcho is an echo instance with the server's error renderer and
+// middleware.
+func (s *Server) newEcho() *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	// The client address is the TCP peer: forwarded-for headers are
@@ -229,18 +248,18 @@ func New(cfg Config, d Deps) *Server {
 	e.IPExtractor = echo.ExtractIPDirect()
 	e.HTTPErrorHandler = s.renderError
 	e.Use(s.requestIDs, s.accessLog, s.metrics.middleware(s), s.recoverPanics)
-	s.loginLimit = newFailureLimiter(cfg.LoginRate, cfg.LoginBurst, d.Now)
-	s.tsaLimit = newFailureLimiter(cfg.TimestampRate, cfg.TimestampBurst, d.Now)
-	s.revoLimit = newFailureLimiter(cfg.RevocationRate, cfg.RevocationBurst, d.Now)
-	s.routes(e, d.Registry)
-	s.adminRoutes(e, d.Admin)
-	s.enrolRoutes(e, d.Enrol)
-	s.echo = e
-	return s
+	return e
 }
 
-// Handler returns the HTTP handler.
+// Handler returns the HTTP handler of everything the server serves.
 func (s *Server) Handler() http.Handler { return s.echo }
+
+// PKIHandler serves only what relying parties fetch: the development CA's
+// certificate, CRL and OCSP answers, and the RFC 3161 authority. They are
+// meant for plain HTTP (RFC 5280 §4.2.1.13, RFC 6960 Appendix A): their
+// answers are signed, and a validator cannot be asked to check a TLS
+// certificate in order to fetch the data that checks certificates.
+func (s *Server) PKIHandler() http.Handler { return s.pki }
 
 // cscMethod is one CSC API method in one version.
 type cscMethod struct {
@@ -324,6 +343,17 @@ func (s *Server) routes(e *echo.Echo, reg *prometheus.Registry) {
 			e.Add(m, "/oauth2/otp", s.oauthHandler(s.oauth.OTP), s.limit)
 		}
 	}
+	s.pkiRoutes(e)
+	e.GET("/healthz", s.healthz)
+	e.GET("/readyz", s.readyz)
+	e.GET("/metrics", echo.WrapHandler(metricsHandler(reg)))
+	e.GET("/openapi.yaml", s.openapi)
+	e.GET("/logo.png", s.logo)
+}
+
+// pkiRoutes registers the timestamp authority and the development CA's
+// publications (see PKIHandler).
+func (s *Server) pkiRoutes(e *echo.Echo) {
 	if s.tsa != nil {
 		e.POST("/tsa", s.rfc3161, s.limit, s.tsaLimit.middlewareEvery)
 	}
@@ -334,11 +364,6 @@ func (s *Server) routes(e *echo.Echo, reg *prometheus.Registry) {
 		e.POST(sam.OCSPPath, s.ocspPost, mw...)
 		e.GET(sam.OCSPPath+"/*", s.ocspGet, mw...)
 	}
-	e.GET("/healthz", s.healthz)
-	e.GET("/readyz", s.readyz)
-	e.GET("/metrics", echo.WrapHandler(metricsHandler(reg)))
-	e.GET("/openapi.yaml", s.openapi)
-	e.GET("/logo.png", s.logo)
 }
 
 // enrolRoutes registers the enrolment pages. A wrong activation code costs

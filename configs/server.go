@@ -27,6 +27,15 @@ type Server struct {
 	WriteTimeout      time.Duration `yaml:"write_timeout"`
 	IdleTimeout       time.Duration `yaml:"idle_timeout"`
 	ShutdownTimeout   time.Duration `yaml:"shutdown_timeout"`
+	// PKIListen, when set, is a second listener, in plain HTTP, that serves
+	// only what relying parties fetch: the development CA's certificate,
+	// CRL and OCSP answers, and POST /tsa (RFC 5280 and RFC 6960 publish
+	// them over HTTP; validators such as poppler do not fetch them over
+	// TLS). PKIURL is its public base URL, which certificates point to
+	// (default http://<pki_listen>); without either they point to
+	// public_url.
+	PKIListen string `yaml:"pki_listen"`
+	PKIURL    string `yaml:"pki_url"`
 	// MaxBodyBytes limits every request body (default 1 MiB).
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
 	// MaxDocumentBytes limits the body of signatures/signDoc, which carries
@@ -87,6 +96,9 @@ func (c *Config) applyDefaults() {
 			scheme = "http"
 		}
 		s.PublicURL = scheme + "://" + s.Listen
+	}
+	if s.PKIListen != "" && s.PKIURL == "" {
+		s.PKIURL = "http://" + s.PKIListen
 	}
 	def := func(d *time.Duration, v time.Duration) {
 		if *d == 0 {
@@ -168,6 +180,14 @@ func (c *Config) validateServer() error {
 	if s.MaxBodyBytes < 1024 || s.MaxBodyBytes > 256<<20 {
 		return errors.New("server.max_body_bytes must be between 1 KiB and 256 MiB")
 	}
+	if s.PKIListen != "" && s.PKIListen == s.Listen {
+		return errors.New("server.pki_listen must differ from server.listen")
+	}
+	if s.PKIURL != "" {
+		if u, err := url.Parse(s.PKIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("server.pki_url: %q is not an http or https URL", s.PKIURL)
+		}
+	}
 	if s.MaxDocumentBytes < s.MaxBodyBytes || s.MaxDocumentBytes > 256<<20 {
 		return errors.New("server.max_document_bytes must be between max_body_bytes and 256 MiB")
 	}
@@ -194,4 +214,13 @@ func (c *Config) validateServer() error {
 		return errors.New("ca.cert_validity must be between 1h and 10 years")
 	}
 	return nil
+}
+
+// PKIBaseURL is where the development CA's publications are found: the
+// base URL certificates point to.
+func (s Server) PKIBaseURL() string {
+	if s.PKIURL != "" {
+		return s.PKIURL
+	}
+	return s.PublicURL
 }

@@ -232,11 +232,12 @@ func WithRand(r io.Reader) Option { return func(s *SAM) { s.rand = r } }
 // WithCodeSender sets the out-of-band code channel.
 func WithCodeSender(cs CodeSender) Option { return func(s *SAM) { s.sender = cs } }
 
-// WithPublicURL tells the SAM the server's public base URL (configs
-// server.public_url), e.g. https://rssp.example.org. Certificates the
-// development CA issues then point to <url>/ca/crl (CRL distribution point)
-// and <url>/ocsp and <url>/ca/cert (authority information access). Without
-// it they carry no such pointers.
+// WithPublicURL tells the SAM the base URL where the server publishes the
+// development CA (configs server.pki_url, else server.public_url), e.g.
+// http://pki.rssp.example.org. Certificates the development CA issues then
+// point to <url>/ca/crl (CRL distribution point) and <url>/ocsp and
+// <url>/ca/cert (authority information access). Without it they carry no
+// such pointers.
 func WithPublicURL(u string) Option {
 	return func(s *SAM) { s.publicURL = strings.TrimRight(u, "/") }
 }

@@ -91,7 +91,7 @@ func (c *cli) open(ctx context.Context) (*env, error) {
 		e.close()
 		return nil, err
 	}
-	if e.sam, err = sam.New(cfg.SAM, h, e.st, sam.WithPublicURL(cfg.Server.PublicURL)); err != nil {
+	if e.sam, err = sam.New(cfg.SAM, h, e.st, sam.WithPublicURL(cfg.Server.PKIBaseURL())); err != nil {
 		e.close()
 		return nil, err
 	}
@@ -152,7 +152,7 @@ func (c *cli) initialise(ctx context.Context, opts initOptions, report func(form
 	} else {
 		report("database ready: %s", e.st.Driver()) // the DSN may carry a password
 	}
-	if e.sam, err = sam.New(cfg.SAM, h, e.st, sam.WithPublicURL(cfg.Server.PublicURL)); err != nil {
+	if e.sam, err = sam.New(cfg.SAM, h, e.st, sam.WithPublicURL(cfg.Server.PKIBaseURL())); err != nil {
 		e.close()
 		return nil, err
 	}

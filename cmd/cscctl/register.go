@@ -42,7 +42,7 @@ func (c *cli) openSMS(ctx context.Context, required bool) (*env, error) {
 		}
 		return e, nil
 	}
-	if e.sam, err = sam.New(e.cfg.SAM, e.hsm, e.st, sam.WithPublicURL(e.cfg.Server.PublicURL), sam.WithCodeSender(sms.CodeSender{Sender: sender})); err != nil {
+	if e.sam, err = sam.New(e.cfg.SAM, e.hsm, e.st, sam.WithPublicURL(e.cfg.Server.PKIBaseURL()), sam.WithCodeSender(sms.CodeSender{Sender: sender})); err != nil {
 		e.close()
 		return nil, err
 	}

@@ -116,7 +116,7 @@ func serve(ctx context.Context, configPath string, log *slog.Logger, ln net.List
 	defer db.Close()
 	// Certificates the development CA issues point to this server's CRL,
 	// OCSP responder and CA certificate.
-	samOpts := []sam.Option{sam.WithPublicURL(cfg.Server.PublicURL)}
+	samOpts := []sam.Option{sam.WithPublicURL(cfg.Server.PKIBaseURL())}
 	smsSender, err := cfg.NewSMSSender(log)
 	if err != nil {
 		return err
@@ -204,8 +204,20 @@ func serve(ctx context.Context, configPath string, log *slog.Logger, ln net.List
 		log.Warn("serving plain HTTP: only behind a TLS-terminating proxy")
 	}
 
+	// The PKI listener: plain HTTP, the CA's publications and /tsa only.
+	var pki *http.Server
+	var pkiLn net.Listener
+	if cfg.Server.PKIListen != "" {
+		if pkiLn, err = net.Listen("tcp", cfg.Server.PKIListen); err != nil {
+			ln.Close()
+			return err
+		}
+		pki = &http.Server{Handler: srv.PKIHandler(), ReadHeaderTimeout: hs.ReadHeaderTimeout, ReadTimeout: hs.ReadTimeout,
+			WriteTimeout: hs.WriteTimeout, IdleTimeout: hs.IdleTimeout, MaxHeaderBytes: 16 << 10, ErrorLog: hs.ErrorLog}
+	}
+
 	go janitor(ctx, db, log)
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() {
 		if hs.TLSConfig != nil {
 			errc <- hs.ServeTLS(ln, "", "")
@@ -213,6 +225,10 @@ func serve(ctx context.Context, configPath string, log *slog.Logger, ln net.List
 			errc <- hs.Serve(ln)
 		}
 	}()
+	if pki != nil {
+		go func() { errc <- pki.Serve(pkiLn) }()
+		log.Info("PKI publications on plain HTTP", slog.String("addr", pkiLn.Addr().String()), slog.String("pki_url", cfg.Server.PKIBaseURL()))
+	}
 	log.Info("cscd listening", slog.String("addr", ln.Addr().String()), slog.String("public_url", cfg.Server.PublicURL),
 		slog.Int("hsm_sessions", hcfg.PoolSize), slog.String("store", db.Driver()))
 	if ready != nil {
@@ -226,6 +242,11 @@ func serve(ctx context.Context, configPath string, log *slog.Logger, ln net.List
 	log.Info("shutting down", slog.Duration("timeout", cfg.Server.ShutdownTimeout))
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
 	defer cancel()
+	if pki != nil {
+		if err := pki.Shutdown(sctx); err != nil {
+			return fmt.Errorf("shutdown of the PKI listener: %w", err)
+		}
+	}
 	if err := hs.Shutdown(sctx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}

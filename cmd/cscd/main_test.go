@@ -47,12 +47,24 @@ sam:
   argon2: {time: 1, memory_kib: 8192, threads: 1}
 server:
   shutdown_timeout: 5s
-`, hsmtest.ModulePath(), time.Now().UnixNano())
+  pki_listen: %s
+`, hsmtest.ModulePath(), time.Now().UnixNano(), freeAddr(t))
 	p := filepath.Join(dir, "cscd.yaml")
 	if err := os.WriteFile(p, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// freeAddr is a loopback address with a port free a moment ago.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }
 
 type syncBuffer struct {
@@ -143,10 +155,32 @@ func TestServeAndShutdown(t *testing.T) {
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/ocsp-response" || len(body) == 0 || len(body) > 16 {
 		t.Fatalf("/ocsp with garbage: %d %s %x", resp.StatusCode, resp.Header.Get("Content-Type"), body)
 	}
+	// The same publications, and only them, on the plain-HTTP PKI listener.
+	pkiURL := pkiBase(t, cfg)
+	plain := &http.Client{Timeout: 10 * time.Second}
+	for path, want := range map[string]int{"/ca/crl": http.StatusNotFound, "/ca/cert": http.StatusNotFound, "/healthz": http.StatusOK,
+		"/csc/v2/info": http.StatusNotFound, "/readyz": http.StatusNotFound} {
+		resp, err := plain.Get(pkiURL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("PKI listener %s: %d, want %d", path, resp.StatusCode, want)
+		}
+	}
+	resp, err = plain.Post(pkiURL+"/ocsp", "application/ocsp-request", strings.NewReader("garbage"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/ocsp-response" {
+		t.Fatalf("PKI listener /ocsp: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{`"msg":"cscd listening"`, `"msg":"shutting down"`, `"msg":"stopped"`, `"route":"/readyz"`} {
+	for _, want := range []string{`"msg":"cscd listening"`, `"msg":"PKI publications on plain HTTP"`, `"msg":"shutting down"`, `"msg":"stopped"`, `"route":"/readyz"`} {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("log lacks %s:\n%s", want, logs)
 		}
@@ -215,4 +249,20 @@ func TestRefusesMismatchedCertificate(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "refusing to start") || !strings.Contains(err.Error(), a.ID) {
 		t.Fatalf("serve with a swapped certificate: %v", err)
 	}
+}
+
+// pkiBase reads the PKI listener's URL back from the configuration file.
+func pkiBase(t *testing.T, cfgPath string) string {
+	t.Helper()
+	data, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "pki_listen: "); ok {
+			return "http://" + v
+		}
+	}
+	t.Fatal("no pki_listen in the configuration")
+	return ""
 }
