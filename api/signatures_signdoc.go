@@ -127,7 +127,7 @@ func decodeSignDocEntries(b body) ([]sam.DocumentToSign, error) {
 			if e.Document == nil || e.Hashes != nil {
 				return nil, bad
 			}
-			content, err := base64.StdEncoding.DecodeString(*e.Document)
+			content, err := sam.DecodeBase64(*e.Document)
 			if err != nil || len(content) == 0 {
 				return nil, bad
 			}
