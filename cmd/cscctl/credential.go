@@ -362,7 +362,7 @@ func credentialRevoke() *command {
 				}
 				fmt.Fprintf(c.stdout, "credential %s revoked (%s)\n", cred.ID, reason)
 				if listed {
-					fmt.Fprintf(c.stdout, "its certificate is on the development CA's CRL (%s%s) and OCSP answers revoked\n", e.cfg.Server.PublicURL, sam.CRLPath)
+					fmt.Fprintf(c.stdout, "its certificate is on the development CA's CRL (%s%s) and OCSP answers revoked\n", e.cfg.Server.PKIBaseURL(), sam.CRLPath)
 				} else if len(cred.Certificates) > 0 {
 					fmt.Fprintln(c.stdout, "its certificate is not from the development CA: ask the issuing CA to revoke it")
 				}
